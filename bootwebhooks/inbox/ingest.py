@@ -1,0 +1,157 @@
+"""The one way an event gets in: parse, record once, dispatch.
+
+The webhook view, the import and backfill commands and the demo all call `ingest()`, so the
+rules about duplicates and statuses are written here and nowhere else.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from bootwebhooks.inbox.dispatch import dispatch
+from bootwebhooks.inbox.exceptions import InvalidPayload, ThinEventRejected
+from bootwebhooks.inbox.models import Attempt, WebhookEvent
+from bootwebhooks.inbox.registry import registry
+from bootwebhooks.inbox.verify import verify
+
+
+@dataclass(frozen=True)
+class ParsedEvent:
+    id: str
+    type: str
+    api_version: str
+    livemode: bool
+    created: datetime
+    account: str
+    object_id: str
+    customer_id: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the caller learns: the event id and its status after this delivery."""
+
+    id: str
+    status: str
+
+
+def parse_event(body: bytes | str) -> ParsedEvent:
+    """Check that `body` is a v1 (snapshot) Stripe event and pull out what we index."""
+    try:
+        text = body.decode() if isinstance(body, bytes) else body
+        data = json.loads(text)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise InvalidPayload("body is not JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidPayload("body is not a Stripe event object")
+    if data.get("object") == "v2.core.event" or str(data.get("object", "")).startswith("v2."):
+        raise ThinEventRejected(
+            "thin (v2) events are not accepted: point a snapshot (v1) event destination here"
+        )
+    if data.get("object") != "event":
+        raise InvalidPayload('body is not a Stripe event object ("object": "event")')
+    event_id, event_type = data.get("id"), data.get("type")
+    if not isinstance(event_id, str) or not event_id.startswith("evt_") or len(event_id) > 255:
+        raise InvalidPayload("event has no valid id")
+    if not isinstance(event_type, str) or not event_type or len(event_type) > 100:
+        raise InvalidPayload("event has no type")
+    created = data.get("created")
+    if not isinstance(created, int) or isinstance(created, bool) or created < 0:
+        raise InvalidPayload("event has no valid created timestamp")
+    envelope = data.get("data")
+    obj = envelope.get("object") if isinstance(envelope, dict) else None
+    if not isinstance(obj, dict):
+        raise InvalidPayload("event has no data.object")
+    return ParsedEvent(
+        id=event_id,
+        type=event_type,
+        api_version=_text(data.get("api_version"), 64),
+        livemode=data.get("livemode") is True,
+        created=datetime.fromtimestamp(created, tz=UTC),
+        account=_text(data.get("account"), 255),
+        object_id=_text(obj.get("id"), 255),
+        customer_id=_customer_id(obj),
+        body=text,
+    )
+
+
+def receive(body: bytes, signature_header: str | None) -> Receipt:
+    """A webhook delivery: verify the signature (no database), then ingest."""
+    verify(
+        body,
+        signature_header,
+        settings.STRIPE_WEBHOOK_SECRETS,
+        settings.STRIPE_WEBHOOK_TOLERANCE,
+    )
+    return ingest(
+        parse_event(body), source=WebhookEvent.Source.WEBHOOK, trigger=Attempt.Trigger.WEBHOOK
+    )
+
+
+def ingest(
+    parsed: ParsedEvent,
+    *,
+    source: WebhookEvent.Source,
+    trigger: Attempt.Trigger,
+    user: AbstractBaseUser | None = None,
+) -> Receipt:
+    """Record the event (durably, in its own transaction) and process it unless it is final."""
+    pk, status = record(parsed, source=source)
+    if status in WebhookEvent.FINAL:
+        return Receipt(parsed.id, status)
+    event = dispatch(pk, trigger=trigger, user=user)
+    return Receipt(event.stripe_id, event.status)
+
+
+def record(parsed: ParsedEvent, *, source: WebhookEvent.Source) -> tuple[int, str]:
+    """Store the event if it is new, or count the delivery if not; return (pk, status).
+
+    A type nobody handles is stored as `ignored` straight away: no second transaction.
+    """
+    found = WebhookEvent.count_delivery(parsed.id)
+    if found:
+        return found
+    ignored = not registry.handlers_for(parsed.type)
+    try:
+        with transaction.atomic():
+            event = WebhookEvent.objects.create(
+                stripe_id=parsed.id,
+                type=parsed.type,
+                api_version=parsed.api_version,
+                livemode=parsed.livemode,
+                stripe_created=parsed.created,
+                account=parsed.account,
+                object_id=parsed.object_id,
+                customer_id=parsed.customer_id,
+                body=parsed.body,
+                source=source,
+                status=WebhookEvent.Status.IGNORED if ignored else WebhookEvent.Status.PENDING,
+                processed_at=timezone.now() if ignored else None,
+            )
+    except IntegrityError:
+        # A concurrent delivery of the same event inserted it first: this one is a duplicate.
+        found = WebhookEvent.count_delivery(parsed.id)
+        if found is None:
+            raise
+        return found
+    return event.pk, event.status
+
+
+def _text(value: Any, limit: int) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _customer_id(obj: dict[str, Any]) -> str:
+    if obj.get("object") == "customer":
+        return _text(obj.get("id"), 255)
+    customer = obj.get("customer")
+    if isinstance(customer, dict):  # expanded
+        customer = customer.get("id")
+    return _text(customer, 255)

@@ -1,0 +1,126 @@
+import json
+from functools import cached_property
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, models
+
+
+class WebhookEvent(models.Model):
+    """One Stripe event, stored once per event id however often Stripe delivers it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PROCESSED = "processed"
+        FAILED = "failed"
+        IGNORED = "ignored"
+        SUPERSEDED = "superseded"
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook"
+        IMPORT = "import"
+        BACKFILL = "backfill"
+        COMMAND = "command"
+
+    # Statuses a redelivery leaves alone: the event's effects (or its lack of any) are final.
+    FINAL = frozenset({Status.PROCESSED, Status.IGNORED, Status.SUPERSEDED})
+
+    stripe_id = models.CharField("event id", max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    api_version = models.CharField(max_length=64, blank=True)
+    livemode = models.BooleanField(default=False)
+    stripe_created = models.DateTimeField(help_text="Stripe's `created` for the event.")
+    account = models.CharField(max_length=255, blank=True, help_text="Connect account, if any.")
+    object_id = models.CharField(max_length=255, blank=True, help_text="`data.object.id`")
+    customer_id = models.CharField(max_length=255, blank=True)
+    body = models.TextField(help_text="The payload exactly as Stripe signed it.")
+    source = models.CharField(max_length=16, choices=Source, default=Source.WEBHOOK)
+    received_at = models.DateTimeField(auto_now_add=True)
+    delivery_count = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "-received_at"], name="inbox_status_received"),
+            models.Index(fields=["type", "-received_at"], name="inbox_type_received"),
+            models.Index(fields=["-received_at"], name="inbox_received"),
+            models.Index(fields=["object_id"], name="inbox_object"),
+            models.Index(fields=["customer_id"], name="inbox_customer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_id} {self.type}"
+
+    @cached_property
+    def data(self) -> dict[str, Any]:
+        return json.loads(self.body)
+
+    @property
+    def object(self) -> dict[str, Any]:
+        """The snapshot of the Stripe object at event time (`data.object`)."""
+        return self.data["data"]["object"]
+
+    @property
+    def previous_attributes(self) -> dict[str, Any]:
+        return self.data["data"].get("previous_attributes") or {}
+
+    @classmethod
+    def count_delivery(cls, stripe_id: str) -> tuple[int, str] | None:
+        """Count one more delivery of a stored event and return its (pk, status).
+
+        One indexed round trip, which is all a duplicate delivery costs. If the event is being
+        processed right now the UPDATE waits for that transaction's row lock, so the status it
+        returns is the committed outcome, never a half-done one. The ORM's update() cannot
+        return columns, hence the SQL (UPDATE ... RETURNING: PostgreSQL, SQLite >= 3.35).
+        """
+        table = connection.ops.quote_name(cls._meta.db_table)
+        sql = (
+            f"UPDATE {table} SET delivery_count = delivery_count + 1 "  # noqa: S608
+            "WHERE stripe_id = %s RETURNING id, status"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [stripe_id])
+            row = cursor.fetchone()
+        return (row[0], row[1]) if row else None
+
+
+class Attempt(models.Model):
+    """One try at processing an event, or a staff decision about it, for the audit trail."""
+
+    class Outcome(models.TextChoices):
+        PROCESSED = "processed"
+        IGNORED = "ignored"
+        FAILED = "failed"
+        SUPERSEDED = "superseded"
+
+    class Trigger(models.TextChoices):
+        WEBHOOK = "webhook"
+        COMMAND = "command"
+        STAFF = "staff"
+
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="attempts")
+    trigger = models.CharField(max_length=16, choices=Trigger)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    outcome = models.CharField(max_length=16, choices=Outcome)
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["started_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.outcome} by {self.triggered_by}"
+
+    @property
+    def triggered_by(self) -> str:
+        """`webhook`, `command`, or `staff:<username>` (the user may since have been deleted)."""
+        if self.trigger == self.Trigger.STAFF:
+            name = self.user.get_username() if self.user else "deleted user"
+            return f"staff:{name}"
+        return self.trigger

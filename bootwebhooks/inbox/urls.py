@@ -1,0 +1,11 @@
+from django.urls import path, re_path
+
+from bootwebhooks.inbox import views
+
+app_name = "inbox"
+
+urlpatterns = [
+    # With or without the trailing slash, and never a redirect: Stripe counts a 3xx as failure.
+    re_path(r"^webhooks/stripe/?$", views.StripeWebhookView.as_view(), name="stripe-webhook"),
+    path("api/events/<str:evt_id>/", views.WebhookEventDetailView.as_view(), name="event-detail"),
+]

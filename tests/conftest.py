@@ -1,0 +1,21 @@
+import pytest
+from django.db import connection
+
+from tests.webhooks import TEST_SECRET
+
+
+@pytest.fixture(autouse=True)
+def webhook_secret(settings):
+    settings.STRIPE_WEBHOOK_SECRETS = [TEST_SECRET]
+    settings.STRIPE_WEBHOOK_TOLERANCE = 300
+    return TEST_SECRET
+
+
+def pytest_collection_modifyitems(config, items):
+    """`@pytest.mark.postgres` tests need row locks and real concurrent connections."""
+    if connection.vendor == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL=postgres://...)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
