@@ -111,10 +111,10 @@ STRIPE_API_KEY = env_str("STRIPE_API_KEY")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")
 
 # --- Production hardening (`manage.py check --deploy` is clean with DEBUG off) -------------
+# Stripe counts a 3xx as a failed delivery: the endpoint is never redirected.
+SECURE_REDIRECT_EXEMPT = [r"^webhooks/stripe/?$"]
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
-    # Stripe counts a 3xx as a failed delivery: the endpoint is never redirected.
-    SECURE_REDIRECT_EXEMPT = [r"^webhooks/stripe/?$"]
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)

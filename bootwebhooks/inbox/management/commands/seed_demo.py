@@ -1,0 +1,58 @@
+import json
+import time
+from collections import Counter
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from bootwebhooks.inbox.ingest import receive
+from bootwebhooks.inbox.samples import customer_journey
+from bootwebhooks.inbox.verify import sign
+
+DEMO_USERNAME = DEMO_PASSWORD = "demo"  # noqa: S105  (a laptop demo; refused without DEBUG)
+
+
+class Command(BaseCommand):
+    help = "Create the demo staff login and deliver a few signed sample events (DEBUG only)."
+
+    def handle(self, *args, **options) -> None:
+        if not settings.DEBUG:
+            raise CommandError("seed_demo creates a known superuser login: run it with DEBUG on.")
+        if not settings.STRIPE_WEBHOOK_SECRETS:
+            raise CommandError("set STRIPE_WEBHOOK_SECRETS first (make run sets a demo one).")
+        self.ensure_staff_user()
+        outcomes = Counter(self.deliver(event).status for event in self.sample_events())
+        summary = ", ".join(f"{count} {status}" for status, count in sorted(outcomes.items()))
+        self.stdout.write(
+            "\nbootwebhooks demo is ready\n"
+            f"  admin     http://127.0.0.1:8000/admin/  (user {DEMO_USERNAME}, "
+            f"password {DEMO_PASSWORD})\n"
+            "  endpoint  POST http://127.0.0.1:8000/webhooks/stripe/  signing secret "
+            f"{settings.STRIPE_WEBHOOK_SECRETS[0]}\n"
+            f"  sample events delivered: {summary}\n"
+        )
+
+    def ensure_staff_user(self) -> None:
+        User = get_user_model()
+        user, _ = User.objects.get_or_create(
+            username=DEMO_USERNAME, defaults={"email": "demo@example.com"}
+        )
+        user.is_staff = user.is_superuser = True
+        user.set_password(DEMO_PASSWORD)
+        user.save()
+
+    def sample_events(self) -> list[dict]:
+        User = get_user_model()
+        student, _ = User.objects.get_or_create(
+            username="student", defaults={"email": "student@example.com"}
+        )
+        now = int(time.time())
+        return customer_journey(key="demo1", user_id=student.pk, email=student.email, now=now)
+
+    def deliver(self, event: dict):
+        """Signed with the configured secret and received exactly as the endpoint would."""
+        body = json.dumps(event).encode()
+        timestamp = int(time.time())
+        header = f"t={timestamp},v1={sign(body, settings.STRIPE_WEBHOOK_SECRETS[0], timestamp)}"
+        return receive(body, header)

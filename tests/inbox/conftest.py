@@ -1,0 +1,25 @@
+import uuid
+
+import pytest
+from django.contrib.auth.models import Group
+
+from bootwebhooks.inbox import dispatch, ingest
+from bootwebhooks.inbox.registry import Registry
+
+
+@pytest.fixture
+def handlers(monkeypatch) -> Registry:
+    """A fresh registry in place of the project's, for handlers defined by the test."""
+    fresh = Registry()
+    monkeypatch.setattr(dispatch, "registry", fresh)
+    monkeypatch.setattr(ingest, "registry", fresh)
+    return fresh
+
+
+def mark_effect(event, tag: str = "effect") -> None:
+    """A visible, transactional side effect: one Group row per handler run."""
+    Group.objects.create(name=f"{event.stripe_id}:{tag}:{uuid.uuid4().hex}")
+
+
+def effects(event_id: str, tag: str = "effect") -> int:
+    return Group.objects.filter(name__startswith=f"{event_id}:{tag}:").count()

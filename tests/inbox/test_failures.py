@@ -1,0 +1,94 @@
+"""Crashes and outages: a 2xx is never sent for an event that is not stored, nothing half-done
+survives a crash, and the next delivery finishes the job."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from bootwebhooks.inbox.models import WebhookEvent
+from tests.inbox.conftest import effects, mark_effect
+from tests.webhooks import TEST_SECRET, make_event, post_event, signature_header
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CRASH_MID_TRANSACTION = """
+import os, sys, django
+django.setup()
+from django.contrib.auth.models import Group
+from bootwebhooks.inbox import dispatch, ingest
+from bootwebhooks.inbox.registry import Registry
+
+registry = Registry()
+
+@registry.handles("invoice.paid")
+def write_then_die(event):
+    Group.objects.create(name=event.stripe_id + ":effect:crash")
+    os._exit(9)  # the process dies with the transaction open
+
+dispatch.registry = ingest.registry = registry
+ingest.receive(sys.stdin.buffer.read(), os.environ["SIGNATURE"])
+"""
+
+POST_WITH_DATABASE_DOWN = """
+import json, os, sys, django
+django.setup()
+from django.test import Client
+body = sys.stdin.buffer.read()
+for header in (os.environ["SIGNATURE"], "t=1,v1=00"):
+    response = Client().post("/webhooks/stripe/", body, content_type="application/json",
+                             HTTP_STRIPE_SIGNATURE=header)
+    print(json.dumps([response.status_code, response.json()]))
+"""
+
+
+def run_django(script: str, body: bytes, database_url: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bootwebhooks.settings",
+        "DATABASE_URL": database_url,
+        "STRIPE_WEBHOOK_SECRETS": TEST_SECRET,
+        "SIGNATURE": signature_header(body),
+        "DJANGO_ALLOWED_HOSTS": "testserver",
+    }
+    return subprocess.run(
+        [sys.executable, "-c", script], input=body, cwd=ROOT, env=env, capture_output=True
+    )
+
+
+def test_database_unreachable_is_a_503_never_a_2xx():
+    body = json.dumps(make_event("invoice.paid")).encode()
+    result = run_django(POST_WITH_DATABASE_DOWN, body, "postgres://nobody@127.0.0.1:1/none")
+    assert result.returncode == 0, result.stderr.decode()
+    valid, forged = (json.loads(line) for line in result.stdout.decode().splitlines())
+    assert valid == [503, {"error": "database unavailable, retry later"}]
+    assert forged[0] == 400  # a bad signature never needed the database
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_crash_mid_transaction_leaves_the_event_stored_and_nothing_applied(handlers):
+    event = make_event("invoice.paid")
+    body = json.dumps(event).encode()
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+    result = run_django(CRASH_MID_TRANSACTION, body, url)
+
+    assert result.returncode == 9, result.stderr.decode()
+    stored = WebhookEvent.objects.get(stripe_id=event["id"])
+    assert stored.status == WebhookEvent.Status.PENDING  # recorded durably before processing
+    assert stored.attempts.count() == 0
+    assert effects(event["id"], "effect") == 0  # the write died with its transaction
+
+    handlers.handles("invoice.paid")(mark_effect)
+    response = post_event(Client(), event)  # Stripe's retry
+
+    assert response.json() == {"id": event["id"], "status": "processed"}
+    assert effects(event["id"]) == 1
+    assert WebhookEvent.objects.get().delivery_count == 2

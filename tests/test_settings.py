@@ -1,0 +1,101 @@
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from bootwebhooks.env import env_bool, env_int, env_list
+from tests.webhooks import make_event, post_event
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION = {
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "DJANGO_DEBUG": "0",
+    "DJANGO_ALLOWED_HOSTS": "hooks.example.com",
+    "STRIPE_WEBHOOK_SECRETS": "whsec_prod_0123456789abcdef",
+}
+
+
+def run(args: list[str], **env: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "STRIPE_"))}
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True
+    )
+
+
+def test_env_bool_refuses_what_it_cannot_read(monkeypatch):
+    monkeypatch.setenv("X_FLAG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="X_FLAG"):
+        env_bool("X_FLAG")
+    monkeypatch.setenv("X_FLAG", "Yes")
+    assert env_bool("X_FLAG") is True
+
+
+def test_env_int_refuses_what_it_cannot_read(monkeypatch):
+    monkeypatch.setenv("X_INT", "300s")
+    with pytest.raises(ImproperlyConfigured, match="X_INT"):
+        env_int("X_INT", 1)
+    monkeypatch.delenv("X_INT")
+    assert env_int("X_INT", 7) == 7
+
+
+def test_env_list_splits_on_commas_for_secret_rolls(monkeypatch):
+    monkeypatch.setenv("X_LIST", " whsec_new , whsec_old,, ")
+    assert env_list("X_LIST") == ["whsec_new", "whsec_old"]
+
+
+def test_a_missing_secret_is_a_check_error_with_a_hint(settings):
+    settings.STRIPE_WEBHOOK_SECRETS = []
+    with pytest.raises(SystemCheckError, match=r"inbox.E001[\s\S]*HINT"):
+        call_command("check")
+
+
+def test_a_non_positive_tolerance_is_a_check_error(settings):
+    settings.STRIPE_WEBHOOK_TOLERANCE = 0
+    with pytest.raises(SystemCheckError, match="inbox.E003"):
+        call_command("check")
+
+
+def test_an_api_key_given_as_secret_is_a_warning(settings, capsys):
+    settings.STRIPE_WEBHOOK_SECRETS = ["sk_live_oops"]
+    call_command("check")
+    assert "inbox.W002" in capsys.readouterr().err
+
+
+def test_manage_py_refuses_to_start_without_a_secret():
+    result = run(["manage.py", "check"])
+    assert result.returncode != 0
+    assert "inbox.E001" in result.stderr
+    assert "HINT" in result.stderr
+
+
+def test_the_wsgi_application_refuses_to_load_without_a_secret():
+    result = run(["-c", "import bootwebhooks.wsgi"])
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: inbox.E001" in result.stderr
+    loaded = run(["-c", "import bootwebhooks.wsgi"], **PRODUCTION)
+    assert loaded.returncode == 0, loaded.stderr
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_flags_the_development_defaults():
+    result = run(["manage.py", "check", "--deploy"], STRIPE_WEBHOOK_SECRETS="whsec_x")
+    assert "security.W009" in result.stderr  # the default SECRET_KEY
+
+
+@pytest.mark.django_db
+def test_the_webhook_is_never_redirected_to_https(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    assert post_event(client, make_event()).status_code == 200
+    assert post_event(client, make_event(), url="/webhooks/stripe").status_code == 200
+    assert client.get("/api/events/evt_1/").status_code == 301
