@@ -51,13 +51,13 @@ def test_env_list_splits_on_commas_for_secret_rolls(monkeypatch):
 
 def test_a_missing_secret_is_a_check_error_with_a_hint(settings):
     settings.STRIPE_WEBHOOK_SECRETS = []
-    with pytest.raises(SystemCheckError, match=r"inbox.E001[\s\S]*HINT"):
+    with pytest.raises(SystemCheckError, match=r"inbox\.E001[\s\S]*HINT"):
         call_command("check")
 
 
 def test_a_non_positive_tolerance_is_a_check_error(settings):
     settings.STRIPE_WEBHOOK_TOLERANCE = 0
-    with pytest.raises(SystemCheckError, match="inbox.E003"):
+    with pytest.raises(SystemCheckError, match=r"inbox\.E003"):
         call_command("check")
 
 

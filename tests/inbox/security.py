@@ -81,7 +81,9 @@ class WebhookSecurityTestCase:
         body = self.make_body()
         ours = signature_header(body).split(",")
         theirs = signature_header(body, OTHER_SECRET).split(",")[1]
-        response = post_event(client, body, header=",".join([ours[0], theirs, ours[1]]), url=self.url)
+        response = post_event(
+            client, body, header=",".join([ours[0], theirs, ours[1]]), url=self.url
+        )
         assert response.status_code == 200, response.content
 
     def test_it_refuses_the_old_secret_once_it_is_removed(self, client, settings):
