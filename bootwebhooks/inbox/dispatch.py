@@ -2,11 +2,14 @@
 staff retry)."""
 
 import logging
+import re
 import time
 import traceback
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
@@ -20,6 +23,7 @@ def dispatch(
     *,
     trigger: Attempt.Trigger,
     user: AbstractBaseUser | None = None,
+    force: bool = False,
 ) -> WebhookEvent:
     """Run the event's handlers and record the outcome, all in one transaction.
 
@@ -30,12 +34,15 @@ def dispatch(
     3. If one raises, roll the savepoint back (no handler's effects survive) and mark the event
        failed with the traceback; otherwise mark it processed (or superseded).
     4. Record the attempt and commit. A crash before the commit leaves the event as it was.
+
+    `force` re-runs an event that is already final (a replay); handlers are idempotent, and the
+    lock keeps it from interleaving with a redelivery of the same event.
     """
     started = timezone.now()
     clock = time.perf_counter()
     with transaction.atomic():
         event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
-        if event.status in WebhookEvent.FINAL:
+        if event.status in WebhookEvent.FINAL and not force:
             return event
         outcome, error, trace = _run_handlers(event)
         finished = timezone.now()
@@ -76,3 +83,71 @@ def _run_handlers(event: WebhookEvent) -> tuple[str, str, str]:
     if Attempt.Outcome.SUPERSEDED in results:
         return Attempt.Outcome.SUPERSEDED, "", ""
     return Attempt.Outcome.PROCESSED, "", ""
+
+
+@dataclass
+class Preview:
+    """What dispatching an event would do, seen from inside a transaction then rolled back."""
+
+    outcome: str
+    error: str
+    writes: dict[str, Counter] = field(default_factory=dict)  # table -> {"insert": 2, ...}
+    effects: list[str] = field(default_factory=list)  # rows that point back to the event
+
+    def describe(self) -> str:
+        tables = ", ".join(
+            f"{table} " + "/".join(f"{op} {n}" for op, n in sorted(ops.items()))
+            for table, ops in sorted(self.writes.items())
+        )
+        text = f"would be {self.outcome}" + (f" ({self.error})" if self.error else "")
+        return f"{text}; writes: {tables or 'none'}" + "".join(f"\n  {e}" for e in self.effects)
+
+
+class _RollBack(Exception):
+    pass
+
+
+_WRITE = re.compile(r'^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE)
+
+
+def preview(event_pk: int) -> Preview:
+    """Run the event's handlers (even if it is final) and roll everything back.
+
+    Under the same row lock as `dispatch`, so a preview never overlaps a real run.
+    """
+    writes: dict[str, Counter] = defaultdict(Counter)
+    inbox_tables = {WebhookEvent._meta.db_table, Attempt._meta.db_table}
+
+    def observe(execute, sql, params, many, context):
+        match = _WRITE.match(sql)
+        if match and match[2] not in inbox_tables:
+            writes[match[2]][match[1].split()[0].lower()] += 1
+        return execute(sql, params, many, context)
+
+    result = None
+    try:
+        with transaction.atomic():
+            event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
+            with connection.execute_wrapper(observe):
+                outcome, error, _ = _run_handlers(event)
+            result = Preview(outcome, error, dict(writes), caused_by(event))
+            raise _RollBack
+    except _RollBack:
+        pass
+    assert result is not None
+    return result
+
+
+def caused_by(event: WebhookEvent) -> list[str]:
+    """Rows of consumer apps that point back to this event (payments, membership changes).
+
+    Found through reverse relations, so the inbox needs no import of its consumers.
+    """
+    found = []
+    for relation in WebhookEvent._meta.related_objects:
+        if relation.related_model is Attempt or not relation.one_to_many:
+            continue
+        related = relation.related_model._default_manager.filter(**{relation.field.name: event})
+        label = relation.related_model._meta.verbose_name
+        found.extend(f"{label}: {obj}" for obj in related[:50])
+    return found

@@ -103,21 +103,41 @@ def ingest(
     user: AbstractBaseUser | None = None,
 ) -> Receipt:
     """Record the event (durably, in its own transaction) and process it unless it is final."""
-    pk, status = record(parsed, source=source)
+    pk, status, _ = record(parsed, source=source)
     if status in WebhookEvent.FINAL:
         return Receipt(parsed.id, status)
     event = dispatch(pk, trigger=trigger, user=user)
     return Receipt(event.stripe_id, event.status)
 
 
-def record(parsed: ParsedEvent, *, source: WebhookEvent.Source) -> tuple[int, str]:
-    """Store the event if it is new, or count the delivery if not; return (pk, status).
+def ingest_missing(
+    parsed: ParsedEvent, *, source: WebhookEvent.Source, retry_failed: bool = False
+) -> Receipt | None:
+    """For imports and backfills: store and process an event we lack, else return None.
 
-    A type nobody handles is stored as `ignored` straight away: no second transaction.
+    An event already stored is left alone (it is not a delivery, so nothing is counted),
+    unless it failed and `retry_failed` is set.
     """
-    found = WebhookEvent.count_delivery(parsed.id)
+    pk, status, created = record(parsed, source=source, delivery=False)
+    if not created and not (retry_failed and status == WebhookEvent.Status.FAILED):
+        return None
+    if status in WebhookEvent.FINAL:
+        return Receipt(parsed.id, status)
+    event = dispatch(pk, trigger=Attempt.Trigger.COMMAND)
+    return Receipt(event.stripe_id, event.status)
+
+
+def record(
+    parsed: ParsedEvent, *, source: WebhookEvent.Source, delivery: bool = True
+) -> tuple[int, str, bool]:
+    """Store the event if it is new; return (pk, status, created).
+
+    For a `delivery` of a stored event, count it. A type nobody handles is stored as `ignored`
+    straight away: no second transaction.
+    """
+    found = _find(parsed.id, delivery)
     if found:
-        return found
+        return (*found, False)
     ignored = not registry.handlers_for(parsed.type)
     try:
         with transaction.atomic():
@@ -137,11 +157,17 @@ def record(parsed: ParsedEvent, *, source: WebhookEvent.Source) -> tuple[int, st
             )
     except IntegrityError:
         # A concurrent delivery of the same event inserted it first: this one is a duplicate.
-        found = WebhookEvent.count_delivery(parsed.id)
+        found = _find(parsed.id, delivery)
         if found is None:
             raise
-        return found
-    return event.pk, event.status
+        return (*found, False)
+    return event.pk, event.status, True
+
+
+def _find(stripe_id: str, delivery: bool) -> tuple[int, str] | None:
+    if delivery:
+        return WebhookEvent.count_delivery(stripe_id)
+    return WebhookEvent.objects.filter(stripe_id=stripe_id).values_list("pk", "status").first()
 
 
 def _text(value: Any, limit: int) -> str:

@@ -124,3 +124,14 @@ class Attempt(models.Model):
             name = self.user.get_username() if self.user else "deleted user"
             return f"staff:{name}"
         return self.trigger
+
+
+class Checkpoint(models.Model):
+    """Where a resumable command got to (e.g. a backfill's Stripe list cursor)."""
+
+    name = models.CharField(max_length=255, unique=True)
+    state = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name

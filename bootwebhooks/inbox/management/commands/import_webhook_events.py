@@ -1,0 +1,115 @@
+import io
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import ijson
+from django.core.management.base import CommandError
+
+from bootwebhooks.inbox.exceptions import InvalidPayload
+from bootwebhooks.inbox.ingest import ingest_missing, parse_event
+from bootwebhooks.inbox.management.runner import ItemCommand
+from bootwebhooks.inbox.models import WebhookEvent
+
+_LIST_OBJECT = re.compile(rb'"object"\s*:\s*"list"')
+_PEEK = 1 << 16
+
+
+class Command(ItemCommand):
+    help = (
+        "Import Stripe events from FILE (or - for stdin): one JSON event per line, or a Stripe "
+        'list object {"object": "list", "data": [...]}. Events already stored are left alone.'
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("file", help="path of the file, or - for standard input")
+        parser.add_argument(
+            "--retry-failed", action="store_true", help="process stored failed events again"
+        )
+        super().add_arguments(parser)
+
+    def handle(self, file: str, retry_failed: bool, quiet: bool, **options) -> None:
+        stream = self.open(file)
+        size = _size(stream)
+        progress = self.progress(quiet=quiet)
+        try:
+            for where, body in read_events(stream):
+                if self.stop_requested:
+                    break
+                self.import_one(where, body, retry_failed)
+                progress.advance(fraction=stream.tell() / size if size else None)
+        finally:
+            progress.finish()
+            stream.close()
+        self.summarise("imported")
+
+    def open(self, file: str) -> BinaryIO:
+        if file == "-":
+            return io.BufferedReader(sys.stdin.buffer.raw, _PEEK)
+        try:
+            return open(file, "rb", buffering=_PEEK)
+        except OSError as exc:
+            raise CommandError(f"cannot read {file}: {exc.strerror}") from None
+
+    def import_one(self, where: str, body: bytes, retry_failed: bool) -> None:
+        """One event: a bad one is reported with its place and skipped."""
+        try:
+            parsed = parse_event(body)
+        except InvalidPayload as exc:
+            self.stderr.write(f"{where}: {exc}; skipped")
+            self.tally("failed", where)
+            return
+        try:
+            receipt = ingest_missing(
+                parsed, source=WebhookEvent.Source.IMPORT, retry_failed=retry_failed
+            )
+        except Exception as exc:  # one bad item must not end the run
+            self.stderr.write(f"{where} ({parsed.id}): {exc!r}")
+            self.tally("failed", parsed.id)
+            return
+        if receipt is None:
+            self.tally("skipped")
+        elif receipt.status == WebhookEvent.Status.FAILED:
+            self.tally("failed", parsed.id)
+        else:
+            self.tally(receipt.status)
+
+
+def read_events(stream: io.BufferedReader) -> Iterator[tuple[str, bytes]]:
+    """(`line N` or `item N`, raw event JSON), streaming with constant memory.
+
+    JSON lines unless the first line is not JSON by itself and the start of the file names a
+    list object: then a (pretty-printed) Stripe list, read item by item with ijson.
+    """
+    head = stream.peek(_PEEK)[:_PEEK]
+    first = _load(head.split(b"\n", 1)[0])
+    if first is None and _LIST_OBJECT.search(head):
+        items = ijson.items(stream, "data.item", use_float=True)
+        for number, item in enumerate(items, start=1):
+            yield f"item {number}", json.dumps(item).encode()
+        return
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        if number == 1 and isinstance(first, dict) and first.get("object") == "list":
+            for index, item in enumerate(first.get("data") or [], start=1):
+                yield f"item {index}", json.dumps(item).encode()
+            continue
+        yield f"line {number}", line
+
+
+def _load(line: bytes) -> object | None:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
+
+
+def _size(stream: BinaryIO) -> int:
+    try:
+        return os.fstat(stream.fileno()).st_size
+    except (OSError, ValueError):
+        return 0
