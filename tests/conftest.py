@@ -21,3 +21,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def fake_stripe(settings):
+    """stripe-python pointed at a local stand-in for Stripe's API (tests/stripe_server.py)."""
+    from tests.stripe_server import FakeStripe
+
+    with FakeStripe() as fake:
+        settings.STRIPE_API_KEY = "sk_test_fake"
+        settings.STRIPE_API_BASE = fake.url
+        yield fake

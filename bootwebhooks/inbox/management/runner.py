@@ -5,10 +5,13 @@ A command subclasses `ItemCommand`, loops over its items calling `self.tally(...
 process mid-item, so whatever is done is committed and the next run picks up from there.
 """
 
+import argparse
 import signal
 import sys
+import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from typing import TextIO
 
 from django.core.management.base import BaseCommand, CommandError
@@ -59,7 +62,10 @@ class ItemCommand(BaseCommand):
         self.counts: Counter[str] = Counter()
         self.failures: list[str] = []
         self.stop_requested = False
-        previous = {sig: signal.signal(sig, self._request_stop) for sig in _STOP_SIGNALS}
+        # Signal handlers can only be set from the main thread (not, say, a test's worker thread).
+        in_main = threading.current_thread() is threading.main_thread()
+        stops = _STOP_SIGNALS if in_main else ()
+        previous = {sig: signal.signal(sig, self._request_stop) for sig in stops}
         try:
             return super().execute(*args, **options)
         finally:
@@ -93,3 +99,12 @@ class ItemCommand(BaseCommand):
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def date_argument(value: str) -> datetime:
+    """argparse type for `YYYY-MM-DD[THH:MM[:SS]]`, UTC unless an offset is given."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {value!r} (use YYYY-MM-DD)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

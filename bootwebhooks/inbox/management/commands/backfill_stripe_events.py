@@ -1,0 +1,153 @@
+import json
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import CommandError
+from django.db.models import Q
+from django.utils import timezone
+
+from bootwebhooks.inbox import stripe_api
+from bootwebhooks.inbox.dispatch import dispatch
+from bootwebhooks.inbox.exceptions import InvalidPayload
+from bootwebhooks.inbox.ingest import parse_event, record
+from bootwebhooks.inbox.management.runner import ItemCommand, date_argument
+from bootwebhooks.inbox.models import Attempt, Checkpoint, WebhookEvent
+
+RETENTION = timedelta(days=30)  # Stripe's Events API keeps 30 days
+MAX_TYPES = 20  # Stripe's limit for types[]
+
+
+class Command(ItemCommand):
+    help = (
+        "Fetch events from Stripe's Events API and process those we lack, oldest first, through "
+        "the webhook's record-and-dispatch path. Interrupted runs resume where they stopped."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--since", required=True, type=date_argument, help="YYYY-MM-DD[THH:MM]")
+        parser.add_argument("--until", type=date_argument, help="YYYY-MM-DD[THH:MM] (default: now)")
+        parser.add_argument(
+            "--type", action="append", default=[], dest="types", help="repeatable; * wildcard"
+        )
+        parser.add_argument("--dry-run", action="store_true", help="list, store nothing")
+        parser.add_argument("--retry-failed", action="store_true", help="also re-run failed ones")
+        super().add_arguments(parser)
+
+    def handle(self, since, until, types, dry_run, retry_failed, quiet, **options) -> None:
+        self.check_window(since, until, types)
+        try:
+            client = stripe_api.client()
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from None
+        checkpoint = self.checkpoint(since, until, types, dry_run)
+        until = until or datetime.fromisoformat(checkpoint.state["until"])
+        progress = self.progress(quiet=quiet)
+        try:
+            self.fetch(client, checkpoint, since, until, types, dry_run, progress)
+            if not dry_run and not self.stop_requested:
+                self.process(since, until, types, retry_failed, progress)
+        finally:
+            progress.finish()
+        if not dry_run and not self.stop_requested:
+            checkpoint.delete()
+        self.summarise("backfill")
+
+    def check_window(self, since, until, types) -> None:
+        if since < timezone.now() - RETENTION:
+            raise CommandError(
+                f"--since {since:%Y-%m-%d} is older than the 30 days Stripe keeps events; "
+                "repair older gaps with reconcile_memberships"
+            )
+        if until and until <= since:
+            raise CommandError("--until must be after --since")
+        if len(types) > MAX_TYPES:
+            raise CommandError(f"at most {MAX_TYPES} --type values (Stripe's limit)")
+
+    def checkpoint(self, since, until, types, dry_run: bool) -> Checkpoint:
+        """One per window: a run without --until keeps the `until` of the run it resumes."""
+        name = f"backfill {since.isoformat()} {until.isoformat() if until else 'now'} {types}"
+        default = {"until": (until or timezone.now()).isoformat(), "after": None, "done": False}
+        if dry_run:
+            found = Checkpoint.objects.filter(name=name).first()
+            return found or Checkpoint(name=name, state=default)
+        checkpoint, _ = Checkpoint.objects.get_or_create(name=name, defaults={"state": default})
+        return checkpoint
+
+    def fetch(self, client, checkpoint, since, until, types, dry_run, progress) -> None:
+        """Phase 1: page through Stripe (newest first) and store what we lack as pending."""
+        if checkpoint.state["done"]:
+            return
+        params: dict = {"created": {"gte": int(since.timestamp()), "lte": int(until.timestamp())}}
+        params["limit"] = 100
+        if types:
+            params["types"] = types
+        after = checkpoint.state["after"]
+        while not self.stop_requested:
+            cursor = {"starting_after": after} if after else {}
+            page = client.v1.events.list(params={**params, **cursor})
+            self.store_page(page.data, dry_run)
+            progress.advance(len(page.data))
+            if not page.data or not page.has_more:
+                checkpoint.state["done"] = True
+            else:
+                after = checkpoint.state["after"] = page.data[-1].id
+            if not dry_run:
+                checkpoint.save()
+            if checkpoint.state["done"]:
+                return
+
+    def store_page(self, events, dry_run: bool) -> None:
+        ids = [event.id for event in events]
+        stored = set(
+            WebhookEvent.objects.filter(stripe_id__in=ids).values_list("stripe_id", flat=True)
+        )
+        for event in events:
+            if event.id in stored:
+                self.tally("already stored")
+                continue
+            if dry_run:
+                self.stdout.write(f"would store {event.id} {event.type}")
+                self.tally("would store")
+                continue
+            try:
+                parsed = parse_event(json.dumps(event.to_dict()))
+            except InvalidPayload as exc:
+                self.stderr.write(f"{event.id}: {exc}; skipped")
+                self.tally("failed", event.id)
+                continue
+            record(parsed, source=WebhookEvent.Source.BACKFILL, delivery=False)
+
+    def process(self, since, until, types, retry_failed: bool, progress) -> None:
+        """Phase 2: dispatch what phase 1 stored, in (created, id) order."""
+        waiting = WebhookEvent.objects.filter(
+            stripe_created__gte=since, stripe_created__lte=until
+        ).filter(_statuses(retry_failed))
+        if types:
+            waiting = waiting.filter(_types(types))
+        pks = waiting.order_by("stripe_created", "stripe_id").values_list("pk", "stripe_id")
+        for pk, stripe_id in pks.iterator():
+            if self.stop_requested:
+                return
+            try:
+                event = dispatch(pk, trigger=Attempt.Trigger.COMMAND)
+            except Exception as exc:  # one bad item must not end the run
+                self.stderr.write(f"{stripe_id}: {exc!r}")
+                self.tally("failed", stripe_id)
+                continue
+            self.tally(event.status, stripe_id)
+            progress.advance()
+
+
+def _statuses(retry_failed: bool) -> Q:
+    pending = Q(status=WebhookEvent.Status.PENDING, source=WebhookEvent.Source.BACKFILL)
+    return pending | Q(status=WebhookEvent.Status.FAILED) if retry_failed else pending
+
+
+def _types(types: list[str]) -> Q:
+    query = Q()
+    for pattern in types:
+        if pattern.endswith("*"):
+            query |= Q(type__startswith=pattern[:-1])
+        else:
+            query |= Q(type=pattern)
+    return query
