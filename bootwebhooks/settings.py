@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
     "bootwebhooks.inbox",
 ]
 
@@ -46,7 +47,7 @@ WSGI_APPLICATION = "bootwebhooks.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "bootwebhooks" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -98,7 +99,18 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "bootwebhooks",
+    "DESCRIPTION": "Stripe webhook inbox: the endpoint Stripe posts to, and the operators' API.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+}
+
+# Panels on the admin index: functions returning (label, value, link) rows.
+ADMIN_OVERVIEW_PANELS = ["bootwebhooks.inbox.overview.panel"]
 
 # --- Stripe -------------------------------------------------------------------------------
 # Several secrets may be live at once while one is rolled; a signature matching any is valid.

@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
@@ -24,6 +24,7 @@ def dispatch(
     trigger: Attempt.Trigger,
     user: AbstractBaseUser | None = None,
     force: bool = False,
+    note: str = "",
 ) -> WebhookEvent:
     """Run the event's handlers and record the outcome, all in one transaction.
 
@@ -48,7 +49,8 @@ def dispatch(
         finished = timezone.now()
         event.status = outcome
         event.processed_at = None if outcome == Attempt.Outcome.FAILED else finished
-        event.save(update_fields=["status", "processed_at"])
+        event.attempt_count += 1
+        event.save(update_fields=["status", "processed_at", "attempt_count"])
         Attempt.objects.create(
             event=event,
             trigger=trigger,
@@ -58,6 +60,7 @@ def dispatch(
             outcome=outcome,
             error=error,
             traceback=trace,
+            note=note,
         )
     logger.info(
         "stripe event %s type=%s status=%s trigger=%s duration_ms=%.1f",
@@ -130,7 +133,8 @@ def preview(event_pk: int) -> Preview:
             event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
             with connection.execute_wrapper(observe):
                 outcome, error, _ = _run_handlers(event)
-            result = Preview(outcome, error, dict(writes), caused_by(event))
+            effects = [f"{obj._meta.verbose_name}: {obj}" for obj in caused_by(event)]
+            result = Preview(outcome, error, dict(writes), effects)
             raise _RollBack
     except _RollBack:
         pass
@@ -138,7 +142,7 @@ def preview(event_pk: int) -> Preview:
     return result
 
 
-def caused_by(event: WebhookEvent) -> list[str]:
+def caused_by(event: WebhookEvent) -> list[models.Model]:
     """Rows of consumer apps that point back to this event (payments, membership changes).
 
     Found through reverse relations, so the inbox needs no import of its consumers.
@@ -148,6 +152,5 @@ def caused_by(event: WebhookEvent) -> list[str]:
         if relation.related_model is Attempt or not relation.one_to_many:
             continue
         related = relation.related_model._default_manager.filter(**{relation.field.name: event})
-        label = relation.related_model._meta.verbose_name
-        found.extend(f"{label}: {obj}" for obj in related[:50])
+        found.extend(related[:50])
     return found

@@ -5,6 +5,8 @@ rules about duplicates and statuses are written here and nowhere else.
 """
 
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +22,9 @@ from bootwebhooks.inbox.models import Attempt, WebhookEvent
 from bootwebhooks.inbox.registry import registry
 from bootwebhooks.inbox.verify import verify
 
+_DROPPED_HEADERS = {"cookie", "authorization", "proxy-authorization"}
+_SIGNATURE_VALUE = re.compile(r"\b(v\d+)=[^,]*")
+
 
 @dataclass(frozen=True)
 class ParsedEvent:
@@ -31,6 +36,7 @@ class ParsedEvent:
     account: str
     object_id: str
     customer_id: str
+    customer_email: str
     body: str
 
 
@@ -78,21 +84,37 @@ def parse_event(body: bytes | str) -> ParsedEvent:
         account=_text(data.get("account"), 255),
         object_id=_text(obj.get("id"), 255),
         customer_id=_customer_id(obj),
+        customer_email=_email(obj),
         body=text,
     )
 
 
-def receive(body: bytes, signature_header: str | None) -> Receipt:
+def receive(body: bytes, headers: Mapping[str, str]) -> Receipt:
     """A webhook delivery: verify the signature (no database), then ingest."""
     verify(
         body,
-        signature_header,
+        headers.get("Stripe-Signature"),
         settings.STRIPE_WEBHOOK_SECRETS,
         settings.STRIPE_WEBHOOK_TOLERANCE,
     )
     return ingest(
-        parse_event(body), source=WebhookEvent.Source.WEBHOOK, trigger=Attempt.Trigger.WEBHOOK
+        parse_event(body),
+        source=WebhookEvent.Source.WEBHOOK,
+        trigger=Attempt.Trigger.WEBHOOK,
+        headers=redact(headers),
     )
+
+
+def redact(headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers worth keeping for support, minus credentials and signature values."""
+    kept = {}
+    for name, value in headers.items():
+        if name.lower() in _DROPPED_HEADERS:
+            continue
+        if name.lower() == "stripe-signature":
+            value = _SIGNATURE_VALUE.sub(r"\1=<redacted>", value)
+        kept[name] = value[:1000]
+    return kept
 
 
 def ingest(
@@ -101,9 +123,10 @@ def ingest(
     source: WebhookEvent.Source,
     trigger: Attempt.Trigger,
     user: AbstractBaseUser | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Receipt:
     """Record the event (durably, in its own transaction) and process it unless it is final."""
-    pk, status, _ = record(parsed, source=source)
+    pk, status, _ = record(parsed, source=source, headers=headers)
     if status in WebhookEvent.FINAL:
         return Receipt(parsed.id, status)
     event = dispatch(pk, trigger=trigger, user=user)
@@ -128,7 +151,11 @@ def ingest_missing(
 
 
 def record(
-    parsed: ParsedEvent, *, source: WebhookEvent.Source, delivery: bool = True
+    parsed: ParsedEvent,
+    *,
+    source: WebhookEvent.Source,
+    delivery: bool = True,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, str, bool]:
     """Store the event if it is new; return (pk, status, created).
 
@@ -150,6 +177,8 @@ def record(
                 account=parsed.account,
                 object_id=parsed.object_id,
                 customer_id=parsed.customer_id,
+                customer_email=parsed.customer_email,
+                headers=headers or {},
                 body=parsed.body,
                 source=source,
                 status=WebhookEvent.Status.IGNORED if ignored else WebhookEvent.Status.PENDING,
@@ -172,6 +201,20 @@ def _find(stripe_id: str, delivery: bool) -> tuple[int, str] | None:
 
 def _text(value: Any, limit: int) -> str:
     return value[:limit] if isinstance(value, str) else ""
+
+
+def _email(obj: dict[str, Any]) -> str:
+    """The customer's email, wherever this object type keeps it."""
+    details = obj.get("customer_details") or obj.get("billing_details") or {}
+    for value in (
+        obj.get("customer_email"),
+        details.get("email") if isinstance(details, dict) else None,
+        obj.get("email") if obj.get("object") == "customer" else None,
+        obj.get("receipt_email"),
+    ):
+        if isinstance(value, str) and value:
+            return value[:254].lower()
+    return ""
 
 
 def _customer_id(obj: dict[str, Any]) -> str:

@@ -3,7 +3,8 @@ from functools import cached_property
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import connection, models, transaction
+from django.utils import timezone
 
 
 class WebhookEvent(models.Model):
@@ -33,10 +34,13 @@ class WebhookEvent(models.Model):
     account = models.CharField(max_length=255, blank=True, help_text="Connect account, if any.")
     object_id = models.CharField(max_length=255, blank=True, help_text="`data.object.id`")
     customer_id = models.CharField(max_length=255, blank=True)
+    customer_email = models.CharField(max_length=254, blank=True)
     body = models.TextField(help_text="The payload exactly as Stripe signed it.")
     source = models.CharField(max_length=16, choices=Source, default=Source.WEBHOOK)
     received_at = models.DateTimeField(auto_now_add=True)
+    headers = models.JSONField(default=dict, blank=True, help_text="First delivery's, redacted.")
     delivery_count = models.PositiveIntegerField(default=1)
+    attempt_count = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
     processed_at = models.DateTimeField(null=True, blank=True)
 
@@ -47,6 +51,12 @@ class WebhookEvent(models.Model):
             models.Index(fields=["-received_at"], name="inbox_received"),
             models.Index(fields=["object_id"], name="inbox_object"),
             models.Index(fields=["customer_id"], name="inbox_customer"),
+            models.Index(fields=["customer_email"], name="inbox_customer_email"),
+            models.Index(fields=["-stripe_created"], name="inbox_stripe_created"),
+        ]
+        permissions = [
+            ("retry_webhookevent", "Can retry webhook events"),
+            ("resolve_webhookevent", "Can mark webhook events processed or ignored"),
         ]
 
     def __str__(self) -> str:
@@ -64,6 +74,37 @@ class WebhookEvent(models.Model):
     @property
     def previous_attributes(self) -> dict[str, Any]:
         return self.data["data"].get("previous_attributes") or {}
+
+    @classmethod
+    def resolve(
+        cls, pk: int, outcome: "Attempt.Outcome", *, user: Any, note: str
+    ) -> "WebhookEvent":
+        """Staff decide an event's outcome without running handlers (mark processed/ignored).
+
+        Under the same row lock as dispatch, and recorded as an attempt with the staff user and
+        the required note.
+        """
+        if outcome not in (Attempt.Outcome.PROCESSED, Attempt.Outcome.IGNORED):
+            raise ValueError(f"staff can mark events processed or ignored, not {outcome!r}")
+        if not note.strip():
+            raise ValueError("a note is required")
+        with transaction.atomic():
+            event = cls.objects.select_for_update().get(pk=pk)
+            now = timezone.now()
+            event.status = outcome
+            event.processed_at = now
+            event.attempt_count += 1
+            event.save(update_fields=["status", "processed_at", "attempt_count"])
+            Attempt.objects.create(
+                event=event,
+                trigger=Attempt.Trigger.STAFF,
+                user=user,
+                started_at=now,
+                finished_at=now,
+                outcome=outcome,
+                note=note.strip(),
+            )
+        return event
 
     @classmethod
     def count_delivery(cls, stripe_id: str) -> tuple[int, str] | None:

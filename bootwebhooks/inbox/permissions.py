@@ -1,4 +1,4 @@
-from rest_framework.permissions import DjangoModelPermissions
+from rest_framework.permissions import BasePermission, DjangoModelPermissions
 
 
 class CanViewModel(DjangoModelPermissions):
@@ -9,3 +9,14 @@ class CanViewModel(DjangoModelPermissions):
         "GET": ["%(app_label)s.view_%(model_name)s"],
         "HEAD": ["%(app_label)s.view_%(model_name)s"],
     }
+
+
+def has_perm(perm: str) -> type[BasePermission]:
+    """A permission class requiring one Django permission, e.g. `inbox.retry_webhookevent`."""
+
+    class HasPerm(BasePermission):
+        def has_permission(self, request, view) -> bool:
+            return bool(request.user and request.user.has_perm(perm))
+
+    HasPerm.__name__ = f"HasPerm({perm})"
+    return HasPerm

@@ -33,3 +33,12 @@ class WebhookEventSerializer(serializers.ModelSerializer):
             "processed_at",
             "attempts",
         ]
+
+
+class RetrySerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ResolveSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["processed", "ignored"])
+    note = serializers.CharField(allow_blank=False)

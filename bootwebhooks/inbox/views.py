@@ -3,19 +3,33 @@ import logging
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest
-from rest_framework import generics
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import generics, serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from bootwebhooks.inbox.dispatch import dispatch
 from bootwebhooks.inbox.exceptions import PayloadTooLarge, WebhookRejected
 from bootwebhooks.inbox.ingest import receive
-from bootwebhooks.inbox.models import WebhookEvent
-from bootwebhooks.inbox.permissions import CanViewModel
-from bootwebhooks.inbox.serializers import WebhookEventSerializer
+from bootwebhooks.inbox.models import Attempt, WebhookEvent
+from bootwebhooks.inbox.permissions import CanViewModel, has_perm
+from bootwebhooks.inbox.serializers import (
+    ResolveSerializer,
+    RetrySerializer,
+    WebhookEventSerializer,
+)
 
 logger = logging.getLogger(__name__)
+
+
+_RECEIPT = inline_serializer(
+    "Receipt", {"id": serializers.CharField(), "status": serializers.CharField()}
+)
+_ERROR = inline_serializer("WebhookError", {"error": serializers.CharField()})
 
 
 class StripeWebhookView(APIView):
@@ -45,10 +59,22 @@ class StripeWebhookView(APIView):
     parser_classes = []
     http_method_names = ["post"]
 
+    @extend_schema(
+        summary="Receive a Stripe event (signed with Stripe-Signature)",
+        request={"application/json": OpenApiTypes.OBJECT},
+        responses={
+            200: _RECEIPT,
+            400: _ERROR,
+            413: _ERROR,
+            500: _RECEIPT,
+            503: _ERROR,
+        },
+        auth=[],
+    )
     def post(self, request: Request) -> Response:
         try:
             body = read_body(request._request, settings.WEBHOOK_MAX_BODY_BYTES)
-            receipt = receive(body, request.headers.get("Stripe-Signature"))
+            receipt = receive(body, request.headers)
         except WebhookRejected as exc:
             return Response({"error": str(exc)}, status=exc.status_code)
         except (OperationalError, InterfaceError):
@@ -77,3 +103,42 @@ class WebhookEventDetailView(generics.RetrieveAPIView):
     queryset = WebhookEvent.objects.prefetch_related("attempts__user")
     lookup_field = "stripe_id"
     lookup_url_kwarg = "evt_id"
+
+
+class RetryEventView(APIView):
+    """Retry one event through the webhook's dispatch (same row lock: a retry racing a Stripe
+    redelivery still applies the effects once). A final event is returned unchanged."""
+
+    permission_classes = [IsAuthenticated, has_perm("inbox.retry_webhookevent")]
+    serializer_class = RetrySerializer
+
+    @extend_schema(request=RetrySerializer, responses=WebhookEventSerializer)
+    def post(self, request: Request, evt_id: str) -> Response:
+        event = get_object_or_404(WebhookEvent, stripe_id=evt_id)
+        params = RetrySerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        done = dispatch(
+            event.pk, trigger=Attempt.Trigger.STAFF, user=request.user, note=params.data["note"]
+        )
+        return Response(WebhookEventSerializer(_fresh(done)).data)
+
+
+class ResolveEventView(APIView):
+    """Mark an event processed or ignored without running handlers; a note is required."""
+
+    permission_classes = [IsAuthenticated, has_perm("inbox.resolve_webhookevent")]
+    serializer_class = ResolveSerializer
+
+    @extend_schema(request=ResolveSerializer, responses=WebhookEventSerializer)
+    def post(self, request: Request, evt_id: str) -> Response:
+        event = get_object_or_404(WebhookEvent, stripe_id=evt_id)
+        params = ResolveSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        WebhookEvent.resolve(
+            event.pk, params.data["status"], user=request.user, note=params.data["note"]
+        )
+        return Response(WebhookEventSerializer(_fresh(event)).data)
+
+
+def _fresh(event: WebhookEvent) -> WebhookEvent:
+    return WebhookEvent.objects.prefetch_related("attempts__user").get(pk=event.pk)

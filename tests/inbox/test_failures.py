@@ -32,7 +32,7 @@ def write_then_die(event):
     os._exit(9)  # the process dies with the transaction open
 
 dispatch.registry = ingest.registry = registry
-ingest.receive(sys.stdin.buffer.read(), os.environ["SIGNATURE"])
+ingest.receive(sys.stdin.buffer.read(), {"Stripe-Signature": os.environ["SIGNATURE"]})
 """
 
 POST_WITH_DATABASE_DOWN = """

@@ -55,4 +55,4 @@ class Command(BaseCommand):
         body = json.dumps(event).encode()
         timestamp = int(time.time())
         header = f"t={timestamp},v1={sign(body, settings.STRIPE_WEBHOOK_SECRETS[0], timestamp)}"
-        return receive(body, header)
+        return receive(body, {"Stripe-Signature": header, "User-Agent": "bootwebhooks seed_demo"})

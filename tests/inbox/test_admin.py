@@ -1,0 +1,225 @@
+import re
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Group, Permission, User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from bootwebhooks.inbox.models import WebhookEvent
+from tests.inbox.conftest import effects, mark_effect
+from tests.webhooks import make_event, post_event
+
+pytestmark = pytest.mark.django_db
+LIST = "/admin/inbox/webhookevent/"
+
+
+def staff(username: str, group: str | None = None, *perms: str) -> User:
+    user = User.objects.create_user(username, f"{username}@staff.test", "pw", is_staff=True)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    for perm in perms:
+        user.user_permissions.add(Permission.objects.get(codename=perm))
+    return user
+
+
+@pytest.fixture
+def broken(handlers):
+    state = {"on": True}
+
+    @handlers.handles("invoice.paid")
+    def flaky(event):
+        if state["on"]:
+            raise RuntimeError("ledger unavailable")
+        mark_effect(event)
+
+    return state
+
+
+@pytest.fixture
+def failed(client, broken) -> WebhookEvent:
+    invoice = {
+        "id": "in_42",
+        "object": "invoice",
+        "customer": "cus_42",
+        "customer_email": "Student@Example.com",
+        "status": "paid",
+    }
+    post_event(client, make_event("invoice.paid", invoice))
+    return WebhookEvent.objects.get()
+
+
+def detail(event: WebhookEvent) -> str:
+    return f"{LIST}{event.pk}/change/"
+
+
+def test_the_migration_creates_the_two_roles():
+    support = set(Group.objects.get(name="Support").permissions.values_list("codename", flat=True))
+    billing = set(
+        Group.objects.get(name="Billing operators").permissions.values_list("codename", flat=True)
+    )
+    assert {"view_webhookevent", "retry_webhookevent"} <= support
+    assert "resolve_webhookevent" not in support
+    assert {"view_webhookevent", "retry_webhookevent", "resolve_webhookevent"} <= billing
+
+
+@pytest.mark.parametrize(
+    "term", ["student@example.com", "STUDENT@example.com", "cus_42", "in_42", "evt_"]
+)
+def test_support_finds_an_event_by_email_customer_object_or_id(client, failed, term):
+    client.force_login(staff("sam", "Support"))
+    term = failed.stripe_id if term == "evt_" else term
+    page = client.get(LIST, {"q": term}).content.decode()
+    assert failed.stripe_id in page
+    assert client.get(LIST, {"q": "nobody@example.com"}).content.decode().count("evt_") == 0
+
+
+def test_the_list_colours_status_and_filters_without_a_full_count(client, failed):
+    client.force_login(staff("sam", "Support"))
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(LIST, {"status__exact": "failed"}).content.decode()
+    assert re.search(r'<b style="color:#c62828">failed</b>', page)
+    counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+    assert counts and all("LIMIT" in sql.upper() for sql in counts)
+
+
+def test_the_detail_shows_payload_attempts_traceback_headers_and_diff(client, handlers):
+    client.force_login(staff("sam", "Support"))
+    event = make_event(
+        "customer.subscription.updated",
+        {"id": "sub_1", "object": "subscription", "status": "past_due", "customer": "cus_1"},
+    )
+    event["data"]["previous_attributes"] = {"status": "active"}
+
+    @handlers.handles("customer.subscription.updated")
+    def explode(event):
+        raise KeyError("plan")
+
+    post_event(client, event)
+    page = client.get(detail(WebhookEvent.objects.get())).content.decode()
+
+    assert "<code>&quot;past_due&quot;</code>" in page  # the payload tree
+    assert "KeyError: &#x27;plan&#x27;" in page and "in explode" in page  # attempt + traceback
+    assert "v1=&lt;redacted&gt;" in page and "Stripe-Signature" in page
+    assert re.search(r"<code>status</code></td><td><code>&quot;active&quot;</code>", page)
+
+
+def test_support_previews_a_retry_without_changing_anything(client, failed, broken):
+    client.force_login(staff("sam", "Support"))
+    broken["on"] = False
+    page = client.get(f"{LIST}{failed.pk}/retry/").content.decode()
+    assert "would be processed; writes: auth_group insert 1" in page
+    failed.refresh_from_db()
+    assert failed.status == "failed" and failed.attempt_count == 1
+    assert effects(failed.stripe_id) == 0
+
+
+def test_support_retries_and_the_retry_is_audited(client, failed, broken):
+    sam = staff("sam", "Support")
+    client.force_login(sam)
+    broken["on"] = False
+    assert 'id="retry-event"' in client.get(detail(failed)).content.decode()
+
+    response = client.post(f"{LIST}{failed.pk}/retry/", {"note": "ledger back up"})
+
+    assert response.status_code == 302
+    failed.refresh_from_db()
+    assert failed.status == "processed"
+    attempt = failed.attempts.last()
+    assert (attempt.trigger, attempt.user, attempt.note) == ("staff", sam, "ledger back up")
+    assert LogEntry.objects.get(user=sam).change_message.startswith("Retried: processed")
+    assert effects(failed.stripe_id) == 1
+
+
+def test_a_view_only_user_gets_no_buttons_and_403s(client, failed):
+    client.force_login(staff("vic", None, "view_webhookevent"))
+    page = client.get(detail(failed)).content.decode()
+    assert "retry-event" not in page and "mark-processed" not in page
+    assert client.get(f"{LIST}{failed.pk}/retry/").status_code == 403
+    assert client.post(f"{LIST}{failed.pk}/retry/").status_code == 403
+    assert client.post(f"{LIST}{failed.pk}/mark/ignored/", {"note": "x"}).status_code == 403
+    assert client.get(LIST).context["action_form"] is None  # no bulk action offered
+
+
+def test_support_cannot_mark_but_billing_can_with_a_required_note(client, failed):
+    client.force_login(staff("sam", "Support"))
+    assert client.post(f"{LIST}{failed.pk}/mark/ignored/", {"note": "x"}).status_code == 403
+
+    bea = staff("bea", "Billing operators")
+    client.force_login(bea)
+    page = client.post(f"{LIST}{failed.pk}/mark/ignored/", {"note": "  "}).content.decode()
+    assert "A note is required" in page
+    failed.refresh_from_db()
+    assert failed.status == "failed"
+
+    client.post(f"{LIST}{failed.pk}/mark/ignored/", {"note": "test-mode noise"})
+    failed.refresh_from_db()
+    assert failed.status == "ignored"
+    attempt = failed.attempts.last()
+    assert (attempt.outcome, attempt.user, attempt.note) == ("ignored", bea, "test-mode noise")
+    assert "Marked ignored: test-mode noise" in LogEntry.objects.get(user=bea).change_message
+
+
+def test_bulk_retry_confirms_the_count_first(client, broken):
+    client.force_login(staff("sam", "Support"))
+    for _ in range(3):
+        post_event(client, make_event("invoice.paid"))
+    broken["on"] = False
+    ids = [str(pk) for pk in WebhookEvent.objects.values_list("pk", flat=True)]
+    form = {"action": "retry_selected", "_selected_action": ids, "index": "0"}
+
+    page = client.post(LIST, form).content.decode()
+
+    assert re.search(r"Retry <b>3</b> events", page)
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"failed"}
+
+    client.post(LIST, {**form, "confirm": "yes"})
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}
+
+
+def test_bulk_mark_needs_a_note(client, failed):
+    client.force_login(staff("bea", "Billing operators"))
+    form = {"action": "mark_selected_processed", "_selected_action": [failed.pk], "index": "0"}
+    page = client.post(LIST, {**form, "confirm": "yes"}).content.decode()
+    assert "A note is required" in page
+    client.post(LIST, {**form, "confirm": "yes", "note": "settled by hand"})
+    failed.refresh_from_db()
+    assert failed.status == "processed"
+    assert failed.attempts.last().note == "settled by hand"
+
+
+def test_the_index_shows_the_overview(client, failed):
+    client.force_login(staff("sam", "Support"))
+    page = client.get("/admin/").content.decode()
+    assert "Events failed" in page and "Failed in the last 24 h" in page
+    assert "Oldest pending event" in page
+
+
+def test_the_api_retries_with_the_same_permission(client, failed, broken):
+    url = f"/api/events/{failed.stripe_id}/retry/"
+    client.force_login(staff("vic", None, "view_webhookevent"))
+    assert client.post(url).status_code == 403
+    client.force_login(staff("sam", "Support"))
+    broken["on"] = False
+    body = client.post(url, {"note": "api"}, content_type="application/json").json()
+    assert body["status"] == "processed"
+    assert body["attempts"][-1]["trigger"] == "staff:sam"
+    assert client.post("/api/events/evt_nope/retry/").status_code == 404
+
+
+def test_the_api_marks_with_a_note(client, failed):
+    url = f"/api/events/{failed.stripe_id}/mark/"
+    client.force_login(staff("sam", "Support"))
+    assert client.post(url, {"status": "ignored", "note": "x"}).status_code == 403
+    client.force_login(staff("bea", "Billing operators"))
+    assert client.post(url, {"status": "ignored"}).status_code == 400
+    assert client.post(url, {"status": "deleted", "note": "x"}).status_code == 400
+    body = client.post(url, {"status": "ignored", "note": "noise"}).json()
+    assert body["status"] == "ignored"
+
+
+def test_the_openapi_schema_is_served(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert "/api/events/{evt_id}/retry/" in paths and "/webhooks/stripe/" in str(paths)
