@@ -122,9 +122,16 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, WEBHOOK_MAX_BODY_BYTES)
 STRIPE_API_KEY = env_str("STRIPE_API_KEY")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")
 
+# --- Operations -----------------------------------------------------------------------------
+# /healthz answers 503 once the oldest pending event is older than this (seconds).
+HEALTH_MAX_PENDING_AGE = env_int("HEALTH_MAX_PENDING_AGE", 600)
+# /metrics: a bearer token if set; otherwise only these client networks may scrape.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ("127.0.0.1/32", "::1/128"))
+
 # --- Production hardening (`manage.py check --deploy` is clean with DEBUG off) -------------
 # Stripe counts a 3xx as a failed delivery: the endpoint is never redirected.
-SECURE_REDIRECT_EXEMPT = [r"^webhooks/stripe/?$"]
+SECURE_REDIRECT_EXEMPT = [r"^webhooks/stripe/?$", r"^healthz$", r"^metrics$"]
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000)

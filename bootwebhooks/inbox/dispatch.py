@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from bootwebhooks.inbox import metrics
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
 from bootwebhooks.inbox.registry import registry
 
@@ -62,13 +63,15 @@ def dispatch(
             traceback=trace,
             note=note,
         )
+    elapsed = time.perf_counter() - clock
+    metrics.PROCESSING.labels(event.type).observe(elapsed)
     logger.info(
         "stripe event %s type=%s status=%s trigger=%s duration_ms=%.1f",
         event.stripe_id,
         event.type,
         event.status,
         trigger,
-        (time.perf_counter() - clock) * 1000,
+        elapsed * 1000,
     )
     return event
 

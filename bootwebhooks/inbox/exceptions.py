@@ -5,22 +5,24 @@ class WebhookRejected(Exception):
     """The request is not a delivery we can accept; nothing about it is stored."""
 
     status_code = 400
+    reason = "rejected"  # the metrics label
 
 
 class InvalidSignature(WebhookRejected):
-    pass
+    reason = "signature"
 
 
 class InvalidPayload(WebhookRejected):
-    pass
+    reason = "payload"
 
 
 class ThinEventRejected(InvalidPayload):
-    pass
+    reason = "thin_event"
 
 
 class PayloadTooLarge(WebhookRejected):
     status_code = 413
+    reason = "too_large"
 
 
 class RegistryError(Exception):

@@ -5,6 +5,7 @@ rules about duplicates and statuses are written here and nowhere else.
 """
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,12 +17,14 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from bootwebhooks.inbox import metrics
 from bootwebhooks.inbox.dispatch import dispatch
 from bootwebhooks.inbox.exceptions import InvalidPayload, ThinEventRejected
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
 from bootwebhooks.inbox.registry import registry
 from bootwebhooks.inbox.verify import verify
 
+logger = logging.getLogger(__name__)
 _DROPPED_HEADERS = {"cookie", "authorization", "proxy-authorization"}
 _SIGNATURE_VALUE = re.compile(r"\b(v\d+)=[^,]*")
 
@@ -46,6 +49,7 @@ class Receipt:
 
     id: str
     status: str
+    duplicate: bool = False  # a redelivery of an event already final: nothing ran
 
 
 def parse_event(body: bytes | str) -> ParsedEvent:
@@ -97,12 +101,15 @@ def receive(body: bytes, headers: Mapping[str, str]) -> Receipt:
         settings.STRIPE_WEBHOOK_SECRETS,
         settings.STRIPE_WEBHOOK_TOLERANCE,
     )
-    return ingest(
-        parse_event(body),
+    parsed = parse_event(body)
+    receipt = ingest(
+        parsed,
         source=WebhookEvent.Source.WEBHOOK,
         trigger=Attempt.Trigger.WEBHOOK,
         headers=redact(headers),
     )
+    metrics.EVENTS.labels(parsed.type, "duplicate" if receipt.duplicate else receipt.status).inc()
+    return receipt
 
 
 def redact(headers: Mapping[str, str]) -> dict[str, str]:
@@ -126,9 +133,16 @@ def ingest(
     headers: dict[str, str] | None = None,
 ) -> Receipt:
     """Record the event (durably, in its own transaction) and process it unless it is final."""
-    pk, status, _ = record(parsed, source=source, headers=headers)
+    pk, status, created = record(parsed, source=source, headers=headers)
     if status in WebhookEvent.FINAL:
-        return Receipt(parsed.id, status)
+        logger.info(
+            "stripe event %s type=%s status=%s duplicate=%d",
+            parsed.id,
+            parsed.type,
+            status,
+            not created,
+        )
+        return Receipt(parsed.id, status, duplicate=not created)
     event = dispatch(pk, trigger=trigger, user=user)
     return Receipt(event.stripe_id, event.status)
 

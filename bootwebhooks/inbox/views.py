@@ -12,8 +12,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from bootwebhooks.inbox import metrics
 from bootwebhooks.inbox.dispatch import dispatch
-from bootwebhooks.inbox.exceptions import PayloadTooLarge, WebhookRejected
+from bootwebhooks.inbox.exceptions import InvalidSignature, PayloadTooLarge, WebhookRejected
 from bootwebhooks.inbox.ingest import receive
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
 from bootwebhooks.inbox.permissions import CanViewModel, has_perm
@@ -76,6 +77,9 @@ class StripeWebhookView(APIView):
             body = read_body(request._request, settings.WEBHOOK_MAX_BODY_BYTES)
             receipt = receive(body, request.headers)
         except WebhookRejected as exc:
+            metrics.REJECTED.labels(exc.reason).inc()
+            if isinstance(exc, InvalidSignature):
+                metrics.SIGNATURE_FAILURES.inc()
             return Response({"error": str(exc)}, status=exc.status_code)
         except (OperationalError, InterfaceError):
             logger.exception("database unavailable while receiving a Stripe event")

@@ -44,6 +44,8 @@ for header in (os.environ["SIGNATURE"], "t=1,v1=00"):
     response = Client().post("/webhooks/stripe/", body, content_type="application/json",
                              HTTP_STRIPE_SIGNATURE=header)
     print(json.dumps([response.status_code, response.json()]))
+health = Client().get("/healthz")
+print(json.dumps([health.status_code, health.json()]))
 """
 
 
@@ -65,9 +67,10 @@ def test_database_unreachable_is_a_503_never_a_2xx():
     body = json.dumps(make_event("invoice.paid")).encode()
     result = run_django(POST_WITH_DATABASE_DOWN, body, "postgres://nobody@127.0.0.1:1/none")
     assert result.returncode == 0, result.stderr.decode()
-    valid, forged = (json.loads(line) for line in result.stdout.decode().splitlines())
+    valid, forged, health = (json.loads(line) for line in result.stdout.decode().splitlines())
     assert valid == [503, {"error": "database unavailable, retry later"}]
     assert forged[0] == 400  # a bad signature never needed the database
+    assert health == [503, {"status": "unhealthy", "database": "unreachable"}]
 
 
 @pytest.mark.postgres
