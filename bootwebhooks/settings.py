@@ -28,6 +28,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "django_tasks",
+    "django_tasks_db",
     "bootwebhooks.inbox",
 ]
 
@@ -121,6 +123,17 @@ WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, WEBHOOK_MAX_BODY_BYTES)
 STRIPE_API_KEY = env_str("STRIPE_API_KEY")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")
+
+# --- Processing -----------------------------------------------------------------------------
+# inline: answer Stripe after the effects commit. queued: record, enqueue, answer 202, and let
+# `manage.py run_webhook_worker` processes do the work (docs/OPERATIONS.md).
+WEBHOOK_PROCESSING = env_str("WEBHOOK_PROCESSING", "inline")
+TASKS = {"default": {"BACKEND": env_str("TASKS_BACKEND", "django_tasks_db.DatabaseBackend")}}
+WEBHOOK_RETRY_LIMIT = env_int("WEBHOOK_RETRY_LIMIT", 8)  # attempts, the first included
+WEBHOOK_RETRY_BASE_DELAY = env_int("WEBHOOK_RETRY_BASE_DELAY", 10)  # seconds
+WEBHOOK_RETRY_MAX_DELAY = env_int("WEBHOOK_RETRY_MAX_DELAY", 3600)
+# A task running longer than this is taken for dead (a killed worker) and its event requeued.
+WEBHOOK_TASK_TIMEOUT = env_int("WEBHOOK_TASK_TIMEOUT", 300)
 
 # --- Operations -----------------------------------------------------------------------------
 # /healthz answers 503 once the oldest pending event is older than this (seconds).

@@ -40,6 +40,14 @@ def check_webhook_settings(app_configs=None, **kwargs) -> list[checks.CheckMessa
                 id="inbox.E003",
             )
         )
+    if settings.WEBHOOK_PROCESSING not in ("inline", "queued"):
+        messages.append(
+            checks.Error(
+                f"WEBHOOK_PROCESSING is {settings.WEBHOOK_PROCESSING!r}.",
+                hint="Use inline (the default) or queued.",
+                id="inbox.E005",
+            )
+        )
     if settings.WEBHOOK_MAX_BODY_BYTES <= 0:
         messages.append(
             checks.Error(

@@ -102,14 +102,32 @@ def receive(body: bytes, headers: Mapping[str, str]) -> Receipt:
         settings.STRIPE_WEBHOOK_TOLERANCE,
     )
     parsed = parse_event(body)
-    receipt = ingest(
-        parsed,
-        source=WebhookEvent.Source.WEBHOOK,
-        trigger=Attempt.Trigger.WEBHOOK,
-        headers=redact(headers),
-    )
+    if settings.WEBHOOK_PROCESSING == "queued":
+        receipt = record_and_enqueue(parsed, headers=redact(headers))
+    else:
+        receipt = ingest(
+            parsed,
+            source=WebhookEvent.Source.WEBHOOK,
+            trigger=Attempt.Trigger.WEBHOOK,
+            headers=redact(headers),
+        )
     metrics.EVENTS.labels(parsed.type, "duplicate" if receipt.duplicate else receipt.status).inc()
     return receipt
+
+
+def record_and_enqueue(parsed: ParsedEvent, *, headers: dict[str, str]) -> Receipt:
+    """Queued mode: store the event and its task in one transaction; workers process it.
+
+    A redelivery of an event that is not final enqueues it again: a spare task finds it final
+    under the row lock and does nothing, while a lost one (a dead worker) is replaced.
+    """
+    from bootwebhooks.inbox.queue import enqueue
+
+    with transaction.atomic():
+        pk, status, created = record(parsed, source=WebhookEvent.Source.WEBHOOK, headers=headers)
+        if status not in WebhookEvent.FINAL:
+            enqueue(pk)
+    return Receipt(parsed.id, status, duplicate=not created and status in WebhookEvent.FINAL)
 
 
 def redact(headers: Mapping[str, str]) -> dict[str, str]:

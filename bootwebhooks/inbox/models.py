@@ -139,6 +139,7 @@ class Attempt(models.Model):
         WEBHOOK = "webhook"
         COMMAND = "command"
         STAFF = "staff"
+        WORKER = "worker"
 
     event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="attempts")
     trigger = models.CharField(max_length=16, choices=Trigger)

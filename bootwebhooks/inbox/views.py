@@ -48,6 +48,7 @@ class StripeWebhookView(APIView):
     | event already processed/ignored/superseded               | 200    | delivery count + 1  |
     | event failed or pending                                  | as new | a new attempt       |
     | a handler raises                                         | 500    | `failed` + traceback|
+    | queued mode (WEBHOOK_PROCESSING=queued), not yet final   | 202    | event + task        |
     | database unreachable                                     | 503    | -                   |
     | any method but POST                                      | 405    | nothing             |
 
@@ -65,6 +66,7 @@ class StripeWebhookView(APIView):
         request={"application/json": OpenApiTypes.OBJECT},
         responses={
             200: _RECEIPT,
+            202: _RECEIPT,
             400: _ERROR,
             413: _ERROR,
             500: _RECEIPT,
@@ -84,8 +86,12 @@ class StripeWebhookView(APIView):
         except (OperationalError, InterfaceError):
             logger.exception("database unavailable while receiving a Stripe event")
             return Response({"error": "database unavailable, retry later"}, status=503)
-        failed = receipt.status == WebhookEvent.Status.FAILED
-        return Response({"id": receipt.id, "status": receipt.status}, status=500 if failed else 200)
+        code = _STATUS_CODES.get(receipt.status, 200)
+        return Response({"id": receipt.id, "status": receipt.status}, status=code)
+
+
+# A failed event answers 500 so Stripe retries; a queued (pending) one 202 once it is stored.
+_STATUS_CODES = {WebhookEvent.Status.FAILED: 500, WebhookEvent.Status.PENDING: 202}
 
 
 def read_body(request: HttpRequest, limit: int) -> bytes:
