@@ -8,8 +8,6 @@ from tests.webhooks import TEST_SECRET
 def webhook_secret(settings):
     settings.STRIPE_WEBHOOK_SECRETS = [TEST_SECRET]
     settings.STRIPE_WEBHOOK_TOLERANCE = 300
-    # The test client speaks plain http; test_settings.py checks the redirect rules themselves.
-    settings.SECURE_SSL_REDIRECT = False
     return TEST_SECRET
 
 
