@@ -1,23 +1,52 @@
 """Realistic Stripe events (basil shapes, shared/STRIPE.md) for the demo and test deliveries.
 
-`customer_journey()` is one student's signup as Stripe would send it: a customer, the Checkout
-session, the subscription, its first paid invoice. Ids derive from `key` so a second run sends
-the same events again (which the inbox counts as redeliveries).
+`build(event_type, ...)` makes one event of any type a membership business handles, for one
+student; `customer_journey()` is a signup as Stripe would send it. Ids derive from `key`, so
+the same key twice gives the same objects (and the same event ids: redeliveries).
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 API_VERSION = "2026-10-28.endive"
 MONTH = 30 * 24 * 3600
+AMOUNT = 1500
 
 
-def event(event_type: str, obj: dict[str, Any], *, key: str, created: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Student:
+    key: str
+    user_id: int | None
+    email: str
+    now: int
+    plan: str = "monthly"
+
+    def id(self, prefix: str) -> str:
+        return f"{prefix}_{self.key}"
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {"user_id": str(self.user_id)} if self.user_id else {}
+
+
+def event(
+    event_type: str,
+    obj: dict[str, Any],
+    *,
+    key: str,
+    created: int,
+    previous: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    data: dict[str, Any] = {"object": obj}
+    if previous is not None:
+        data["previous_attributes"] = previous
     return {
         "id": f"evt_{key}_{event_type.replace('.', '_')}",
         "object": "event",
         "api_version": API_VERSION,
         "created": created,
-        "data": {"object": obj},
+        "data": data,
         "livemode": False,
         "pending_webhooks": 1,
         "request": {"id": f"req_{key}", "idempotency_key": None},
@@ -25,103 +54,211 @@ def event(event_type: str, obj: dict[str, Any], *, key: str, created: int) -> di
     }
 
 
+def price(s: Student) -> dict[str, Any]:
+    interval = {"monthly": "month", "yearly": "year"}.get(s.plan)
+    return {
+        "id": f"price_{s.plan}",
+        "object": "price",
+        "lookup_key": s.plan,
+        "metadata": {"plan": s.plan},
+        "recurring": {"interval": interval} if interval else None,
+        "type": "recurring" if interval else "one_time",
+        "unit_amount": AMOUNT,
+        "currency": "usd",
+    }
+
+
+def customer(s: Student) -> dict[str, Any]:
+    return {"id": s.id("cus"), "object": "customer", "email": s.email, "metadata": s.metadata}
+
+
+def checkout_session(s: Student, payment_status: str = "paid", status: str = "complete"):
+    subscription_mode = s.plan != "lifetime"
+    return {
+        "id": s.id("cs"),
+        "object": "checkout.session",
+        "mode": "subscription" if subscription_mode else "payment",
+        "payment_status": payment_status,
+        "status": status,
+        "client_reference_id": str(s.user_id) if s.user_id else None,
+        "customer": s.id("cus"),
+        "customer_details": {"email": s.email},
+        "metadata": {**s.metadata, "plan": s.plan},
+        "subscription": s.id("sub") if subscription_mode else None,
+        "payment_intent": None if subscription_mode else s.id("pi"),
+        "amount_total": AMOUNT,
+        "currency": "usd",
+    }
+
+
+def subscription(s: Student, status: str = "active", **fields: Any) -> dict[str, Any]:
+    return {
+        "id": s.id("sub"),
+        "object": "subscription",
+        "customer": s.id("cus"),
+        "status": status,
+        "cancel_at_period_end": False,
+        "cancel_at": None,
+        "canceled_at": None,
+        "ended_at": None,
+        "metadata": s.metadata,
+        "items": {
+            "object": "list",
+            "data": [
+                {
+                    "id": s.id("si"),
+                    "object": "subscription_item",
+                    "price": price(s),
+                    "current_period_start": s.now,
+                    "current_period_end": s.now + MONTH,
+                }
+            ],
+        },
+        **fields,
+    }
+
+
+def invoice(s: Student, status: str = "paid", **fields: Any) -> dict[str, Any]:
+    return {
+        "id": s.id("in"),
+        "object": "invoice",
+        "customer": s.id("cus"),
+        "customer_email": s.email,
+        "status": status,
+        "billing_reason": "subscription_create",
+        "amount_due": AMOUNT,
+        "amount_paid": AMOUNT if status == "paid" else 0,
+        "currency": "usd",
+        "attempt_count": 1,
+        "next_payment_attempt": None,
+        "parent": {
+            "type": "subscription_details",
+            "subscription_details": {"subscription": s.id("sub"), "metadata": s.metadata},
+        },
+        "lines": {
+            "object": "list",
+            "data": [
+                {
+                    "id": s.id("il"),
+                    "object": "line_item",
+                    "amount": AMOUNT,
+                    "pricing": {"price_details": {"price": price(s)["id"]}},
+                    "period": {"start": s.now, "end": s.now + MONTH},
+                }
+            ],
+        },
+        **fields,
+    }
+
+
+def payment_intent(s: Student, status: str = "succeeded") -> dict[str, Any]:
+    return {
+        "id": s.id("pi"),
+        "object": "payment_intent",
+        "amount": AMOUNT,
+        "amount_received": AMOUNT if status == "succeeded" else 0,
+        "currency": "usd",
+        "customer": s.id("cus"),
+        "receipt_email": s.email,
+        "status": status,
+        "metadata": {**s.metadata, "plan": s.plan},
+        "latest_charge": s.id("ch"),
+    }
+
+
+def charge(s: Student, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": s.id("ch"),
+        "object": "charge",
+        "amount": AMOUNT,
+        "amount_refunded": 0,
+        "refunded": False,
+        "currency": "usd",
+        "customer": s.id("cus"),
+        "payment_intent": s.id("pi"),
+        "billing_details": {"email": s.email},
+        "status": "succeeded",
+        "metadata": s.metadata,
+        **fields,
+    }
+
+
+def dispute(s: Student, status: str) -> dict[str, Any]:
+    return {
+        "id": s.id("dp"),
+        "object": "dispute",
+        "amount": AMOUNT,
+        "currency": "usd",
+        "charge": s.id("ch"),
+        "payment_intent": s.id("pi"),
+        "reason": "fraudulent",
+        "status": status,
+    }
+
+
+def _period_end(s: Student) -> int:
+    return s.now + MONTH
+
+
+OBJECTS: dict[str, Callable[[Student], tuple[dict[str, Any], dict[str, Any] | None]]] = {
+    "customer.created": lambda s: (customer(s), None),
+    "customer.updated": lambda s: (customer(s), {"email": "old@example.com"}),
+    "customer.deleted": lambda s: (customer(s), None),
+    "checkout.session.completed": lambda s: (checkout_session(s), None),
+    "checkout.session.async_payment_succeeded": lambda s: (checkout_session(s), None),
+    "checkout.session.async_payment_failed": lambda s: (checkout_session(s, "unpaid"), None),
+    "checkout.session.expired": lambda s: (checkout_session(s, "unpaid", "expired"), None),
+    "customer.subscription.created": lambda s: (subscription(s), None),
+    "customer.subscription.updated": lambda s: (
+        subscription(s, cancel_at_period_end=True, cancel_at=_period_end(s)),
+        {"cancel_at_period_end": False, "cancel_at": None},
+    ),
+    "customer.subscription.deleted": lambda s: (
+        subscription(s, "canceled", canceled_at=s.now, ended_at=s.now),
+        None,
+    ),
+    "customer.subscription.paused": lambda s: (subscription(s, "paused"), {"status": "active"}),
+    "customer.subscription.resumed": lambda s: (subscription(s), {"status": "paused"}),
+    "invoice.paid": lambda s: (invoice(s), None),
+    "invoice.payment_succeeded": lambda s: (invoice(s), None),
+    "invoice.payment_failed": lambda s: (
+        invoice(s, "open", next_payment_attempt=s.now + 3 * 86400),
+        None,
+    ),
+    "payment_intent.succeeded": lambda s: (payment_intent(s), None),
+    "payment_intent.payment_failed": lambda s: (payment_intent(s, "requires_payment_method"), None),
+    "charge.refunded": lambda s: (charge(s, refunded=True, amount_refunded=AMOUNT), None),
+    "charge.dispute.created": lambda s: (dispute(s, "needs_response"), None),
+    "charge.dispute.closed": lambda s: (dispute(s, "lost"), None),
+}
+
+
+def build(
+    event_type: str,
+    *,
+    key: str,
+    user_id: int | None,
+    email: str,
+    now: int,
+    plan: str = "monthly",
+) -> dict[str, Any]:
+    """One event of `event_type` for this student; KeyError if we have no sample for it."""
+    s = Student(key=key, user_id=user_id, email=email, now=now, plan=plan)
+    obj, previous = OBJECTS[event_type](s)
+    return event(event_type, obj, key=key, created=now, previous=previous)
+
+
 def customer_journey(
     *, key: str, user_id: int, email: str, now: int, plan: str = "monthly"
 ) -> list[dict[str, Any]]:
-    customer, subscription = f"cus_{key}", f"sub_{key}"
-    invoice, period_end = f"in_{key}", now + MONTH
-    price = {
-        "id": f"price_{plan}",
-        "object": "price",
-        "lookup_key": plan,
-        "metadata": {},
-        "recurring": {"interval": "month" if plan == "monthly" else "year"},
-        "unit_amount": 1500,
-        "currency": "usd",
-    }
-    return [
-        event(
-            "customer.created",
-            {"id": customer, "object": "customer", "email": email, "metadata": {}},
-            key=key,
-            created=now,
-        ),
-        event(
-            "checkout.session.completed",
-            {
-                "id": f"cs_{key}",
-                "object": "checkout.session",
-                "mode": "subscription",
-                "payment_status": "paid",
-                "status": "complete",
-                "client_reference_id": str(user_id),
-                "customer": customer,
-                "customer_details": {"email": email},
-                "metadata": {"user_id": str(user_id), "plan": plan},
-                "subscription": subscription,
-                "payment_intent": None,
-                "amount_total": 1500,
-                "currency": "usd",
-            },
-            key=key,
-            created=now + 1,
-        ),
-        event(
-            "customer.subscription.created",
-            {
-                "id": subscription,
-                "object": "subscription",
-                "customer": customer,
-                "status": "active",
-                "cancel_at_period_end": False,
-                "cancel_at": None,
-                "ended_at": None,
-                "metadata": {"user_id": str(user_id)},
-                "items": {
-                    "object": "list",
-                    "data": [
-                        {
-                            "id": f"si_{key}",
-                            "object": "subscription_item",
-                            "price": price,
-                            "current_period_start": now,
-                            "current_period_end": period_end,
-                        }
-                    ],
-                },
-            },
-            key=key,
-            created=now + 1,
-        ),
-        event(
-            "invoice.paid",
-            {
-                "id": invoice,
-                "object": "invoice",
-                "customer": customer,
-                "customer_email": email,
-                "status": "paid",
-                "billing_reason": "subscription_create",
-                "amount_paid": 1500,
-                "currency": "usd",
-                "parent": {
-                    "type": "subscription_details",
-                    "subscription_details": {"subscription": subscription, "metadata": {}},
-                },
-                "lines": {
-                    "object": "list",
-                    "data": [
-                        {
-                            "id": f"il_{key}",
-                            "object": "line_item",
-                            "amount": 1500,
-                            "pricing": {"price_details": {"price": price["id"]}},
-                            "period": {"start": now, "end": period_end},
-                        }
-                    ],
-                },
-            },
-            key=key,
-            created=now + 2,
-        ),
+    """Signup: customer, Checkout completed, subscription created, first invoice paid."""
+    steps = [
+        "customer.created",
+        "checkout.session.completed",
+        "customer.subscription.created",
+        "invoice.paid",
     ]
+    events = [build(t, key=key, user_id=user_id, email=email, now=now, plan=plan) for t in steps]
+    for offset, built in enumerate(events):
+        built["created"] = now + offset
+    return events
