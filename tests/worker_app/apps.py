@@ -13,6 +13,7 @@ def slow_effect(event) -> None:
     Group.objects.create(name=f"{event.stripe_id}:effect:{uuid.uuid4().hex}")
     if os.environ.get("SLOW_HANDLER"):
         time.sleep(120)  # long enough to be killed mid-transaction
+    time.sleep(float(os.environ.get("HANDLER_SLEEP", "0")))
 
 
 class WorkerAppConfig(AppConfig):

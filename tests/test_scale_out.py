@@ -1,0 +1,166 @@
+"""Two gunicorn web processes and two queue workers on one PostgreSQL, a storm of duplicated,
+shuffled deliveries from several client threads, and one worker killed midway."""
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from bootwebhooks.inbox.models import Attempt, WebhookEvent
+from tests.inbox.conftest import effects, handlers  # noqa: F401  (fixture)
+from tests.webhooks import TEST_SECRET, make_event, signature_header
+from tests.worker_app.apps import slow_effect
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+EVENTS, COPIES, CLIENTS = 60, 3, 4
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def deliver(url: str, event: dict, acknowledged: set, lock: threading.Lock) -> None:
+    """Like Stripe: retry anything but a 2xx, with backoff, freshly signed each time."""
+    body = json.dumps(event).encode()
+    for attempt in range(12):
+        request = urllib.request.Request(
+            url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        request.add_header("Stripe-Signature", signature_header(body))
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                if 200 <= response.status < 300:
+                    with lock:
+                        acknowledged.add(event["id"])
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(min(2.0, 0.05 * 2**attempt))
+
+
+def test_a_storm_through_two_web_processes_and_two_workers_applies_each_event_once(handlers):  # noqa: F811
+    handlers.handles("product.created")(slow_effect)
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "STRIPE_WEBHOOK_SECRETS": TEST_SECRET,
+        "WEBHOOK_PROCESSING": "queued",
+        "WEBHOOK_TASK_TIMEOUT": "2",
+        "WEBHOOK_RETRY_BASE_DELAY": "1",
+        "HANDLER_SLEEP": "0.02",
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+    }
+    ports = [free_port(), free_port()]
+    python = sys.executable
+    web = [
+        subprocess.Popen(
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "bootwebhooks.wsgi:application",
+                "--workers",
+                "1",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        for port in ports
+    ]
+    worker_command = [
+        python,
+        "manage.py",
+        "run_webhook_worker",
+        "--no-startup-delay",
+        "--interval",
+        "0.05",
+    ]
+    workers = [subprocess.Popen(worker_command, cwd=ROOT, env=env) for _ in range(2)]
+    try:
+        wait_until(lambda: all(_answers(p) for p in ports), 30, "gunicorn")
+        events = [
+            make_event("product.created", {"id": f"prod_{i}", "object": "product"})
+            for i in range(EVENTS)
+        ]
+        deliveries = [e for e in events for _ in range(COPIES)]
+        random.Random(7).shuffle(deliveries)
+        acknowledged: set[str] = set()
+        lock = threading.Lock()
+
+        def client(share: list[dict], index: int) -> None:
+            for n, event in enumerate(share):
+                url = f"http://127.0.0.1:{ports[(index + n) % 2]}/webhooks/stripe/"
+                deliver(url, event, acknowledged, lock)
+
+        shares = [deliveries[i::CLIENTS] for i in range(CLIENTS)]
+        clients = [threading.Thread(target=client, args=(s, i)) for i, s in enumerate(shares)]
+        for thread in clients:
+            thread.start()
+        wait_until(
+            lambda: WebhookEvent.objects.filter(status="processed").count() >= EVENTS // 4,
+            60,
+            "a quarter processed",
+        )
+        workers[0].send_signal(signal.SIGKILL)  # midway, likely inside a handler
+        for thread in clients:
+            thread.join(120)
+
+        assert acknowledged == {e["id"] for e in events}
+        wait_until(
+            lambda: not WebhookEvent.objects.exclude(status="processed").exists(),
+            90,
+            "every event processed",
+        )
+        for event in events:
+            assert effects(event["id"]) == 1, event["id"]
+        processed = Attempt.objects.filter(outcome="processed").values_list("event_id", flat=True)
+        assert len(processed) == len(set(processed)) == EVENTS
+        assert set(WebhookEvent.objects.values_list("delivery_count", flat=True)) == {COPIES}
+    finally:
+        for process in web + workers:
+            if process.poll() is None:
+                process.terminate()
+        for process in web + workers:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _answers(port: int) -> bool:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
+    return True
