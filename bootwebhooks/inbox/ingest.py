@@ -166,20 +166,68 @@ def ingest(
 
 
 def ingest_missing(
-    parsed: ParsedEvent, *, source: WebhookEvent.Source, retry_failed: bool = False
-) -> Receipt | None:
-    """For imports and backfills: store and process an event we lack, else return None.
+    batch: list[ParsedEvent], *, source: WebhookEvent.Source, retry_failed: bool = False
+) -> list[Receipt | None]:
+    """For imports and backfills: store and process the events we lack, in batch order.
 
-    An event already stored is left alone (it is not a delivery, so nothing is counted),
-    unless it failed and `retry_failed` is set.
+    Stored ones are left alone (None: an import is not a delivery, so nothing is counted),
+    unless they failed and `retry_failed` is set. The new ones are inserted with one query;
+    each is then dispatched on its own, exactly as a webhook's would be.
     """
-    pk, status, created = record(parsed, source=source, delivery=False)
-    if not created and not (retry_failed and status == WebhookEvent.Status.FAILED):
-        return None
-    if status in WebhookEvent.FINAL:
-        return Receipt(parsed.id, status)
-    event = dispatch(pk, trigger=Attempt.Trigger.COMMAND)
-    return Receipt(event.stripe_id, event.status)
+    stored = _stored([p.id for p in batch])
+    new = {p.id: p for p in batch if p.id not in stored}
+    stored_now: dict[str, tuple[int, str]] = {}
+    if new:
+        # ignore_conflicts: an event a webhook stored meanwhile is simply already there.
+        WebhookEvent.objects.bulk_create(
+            [_new_event(p, source=source) for p in new.values()], ignore_conflicts=True
+        )
+        stored_now = _stored(list(new))
+    receipts: list[Receipt | None] = []
+    for parsed in batch:
+        if parsed.id in new:
+            pk, status = stored[parsed.id] = stored_now[parsed.id]
+            del new[parsed.id]  # a second copy in the same batch is then a stored event
+        else:
+            pk, status = stored[parsed.id]
+            if not (retry_failed and status == WebhookEvent.Status.FAILED):
+                receipts.append(None)
+                continue
+        if status in WebhookEvent.FINAL:
+            receipts.append(Receipt(parsed.id, status))
+            continue
+        event = dispatch(pk, trigger=Attempt.Trigger.COMMAND)
+        receipts.append(Receipt(event.stripe_id, event.status))
+        stored[parsed.id] = (pk, event.status)
+    return receipts
+
+
+def _stored(ids: list[str]) -> dict[str, tuple[int, str]]:
+    rows = WebhookEvent.objects.filter(stripe_id__in=ids).values_list("stripe_id", "pk", "status")
+    return {stripe_id: (pk, status) for stripe_id, pk, status in rows}
+
+
+def _new_event(
+    parsed: ParsedEvent, *, source: WebhookEvent.Source, headers: dict[str, str] | None = None
+) -> WebhookEvent:
+    """An unsaved row; a type nobody handles is `ignored` from the start (no dispatch)."""
+    ignored = not registry.handlers_for(parsed.type)
+    return WebhookEvent(
+        stripe_id=parsed.id,
+        type=parsed.type,
+        api_version=parsed.api_version,
+        livemode=parsed.livemode,
+        stripe_created=parsed.created,
+        account=parsed.account,
+        object_id=parsed.object_id,
+        customer_id=parsed.customer_id,
+        customer_email=parsed.customer_email,
+        headers=headers or {},
+        body=parsed.body,
+        source=source,
+        status=WebhookEvent.Status.IGNORED if ignored else WebhookEvent.Status.PENDING,
+        processed_at=timezone.now() if ignored else None,
+    )
 
 
 def record(
@@ -197,25 +245,10 @@ def record(
     found = _find(parsed.id, delivery)
     if found:
         return (*found, False)
-    ignored = not registry.handlers_for(parsed.type)
+    event = _new_event(parsed, source=source, headers=headers)
     try:
         with transaction.atomic():
-            event = WebhookEvent.objects.create(
-                stripe_id=parsed.id,
-                type=parsed.type,
-                api_version=parsed.api_version,
-                livemode=parsed.livemode,
-                stripe_created=parsed.created,
-                account=parsed.account,
-                object_id=parsed.object_id,
-                customer_id=parsed.customer_id,
-                customer_email=parsed.customer_email,
-                headers=headers or {},
-                body=parsed.body,
-                source=source,
-                status=WebhookEvent.Status.IGNORED if ignored else WebhookEvent.Status.PENDING,
-                processed_at=timezone.now() if ignored else None,
-            )
+            event.save(force_insert=True)
     except IntegrityError:
         # A concurrent delivery of the same event inserted it first: this one is a duplicate.
         found = _find(parsed.id, delivery)

@@ -111,7 +111,7 @@ def test_failed_events_exit_non_zero_and_retry_on_request(tmp_path, handlers):
     assert effects(event["id"]) == 1
 
 
-def test_sigterm_stops_between_events_and_the_next_run_resumes(tmp_path, handlers):
+def test_sigterm_stops_after_the_current_batch_and_the_next_run_resumes(tmp_path, handlers):
     seen = []
 
     @handlers.handles("invoice.paid")
@@ -126,8 +126,8 @@ def test_sigterm_stops_between_events_and_the_next_run_resumes(tmp_path, handler
     path.write_text("".join(json.dumps(e) + "\n" for e in events))
 
     with pytest.raises(CommandError, match="run the same command again to resume"):
-        run(str(path))
-    assert WebhookEvent.objects.count() == 2  # the item in flight finished and committed
+        run(str(path), "--batch-size", "2")
+    assert WebhookEvent.objects.count() == 2  # the batch in flight finished and committed
 
     out, _ = run(str(path))
     assert "3 processed, 2 skipped" in out
@@ -137,3 +137,15 @@ def test_sigterm_stops_between_events_and_the_next_run_resumes(tmp_path, handler
 def test_a_missing_file_is_one_line_of_error():
     with pytest.raises(CommandError, match=r"^cannot read /nope/events.jsonl: No such file"):
         run("/nope/events.jsonl")
+
+
+def test_a_duplicate_within_one_batch_is_applied_once(tmp_path, events):
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in [events[0], events[1], events[0]]))
+    assert "2 processed, 1 skipped" in run(str(path))[0]
+    assert effects(events[0]["id"]) == 1
+
+
+def test_a_bad_batch_size_is_one_line_of_error(tmp_path):
+    with pytest.raises(CommandError, match="--batch-size must be at least 1"):
+        run(str(tmp_path), "--batch-size", "0")
