@@ -65,16 +65,17 @@ def _from_subscription(
     revoked_ends: set[datetime | None],
     grace: timedelta,
 ) -> tuple[str, datetime | None]:
-    if sub is None or (not sub.status and sub.checkout_paid_at is None):
-        return (ACTIVE if paid_until else NONE), paid_until
-    if not sub.status:
+    failing = _failing(sub, payments, paid_until)
+    if sub is None or not sub.status:
         # Paid at Checkout, but neither the subscription nor its invoice has arrived yet:
         # hold the door open for the grace period rather than turn a paying member away.
-        return ACTIVE, _latest([paid_until, sub.checkout_paid_at + grace])
+        checkout = sub.checkout_paid_at + grace if sub and sub.checkout_paid_at else None
+        if failing and paid_until:
+            return GRACE, paid_until + grace
+        until = _latest([paid_until, checkout])
+        return (ACTIVE if until else NONE), until
     base = _latest([paid_until, sub.current_period_start])
-    if sub.status == "past_due" or (
-        sub.status in ("active", "trialing") and _failing(sub, payments, paid_until)
-    ):
+    if sub.status == "past_due" or (sub.status in ("active", "trialing") and failing):
         return (GRACE, base + grace) if base else (NONE, None)
     if sub.status in ("active", "trialing"):
         end = None if sub.current_period_end in revoked_ends else sub.current_period_end
@@ -87,12 +88,16 @@ def _from_subscription(
     return (ACTIVE if paid_until else NONE), paid_until  # incomplete: nothing paid yet
 
 
-def _failing(sub: Subscription, payments: Sequence[Payment], paid_until: datetime | None) -> bool:
-    """An invoice of this subscription failed for a period nothing has paid for yet."""
+def _failing(
+    sub: Subscription | None, payments: Sequence[Payment], paid_until: datetime | None
+) -> bool:
+    """An invoice (of the subscription followed, if known) failed for a period nothing has
+    paid for yet: Stripe is retrying it."""
     return any(
-        p.subscription_id == sub.subscription_id
+        p.kind == Payment.Kind.INVOICE
         and p.failed
         and not p.paid
+        and (sub is None or not sub.status or p.subscription_id == sub.subscription_id)
         and (paid_until is None or p.period_end is None or p.period_end > paid_until)
         for p in payments
     )

@@ -150,12 +150,10 @@ class Subscription(models.Model):
         self.save()
         return True
 
-    def mark_checkout_paid(self, event: WebhookEvent, paid_at: datetime) -> bool:
-        if self.checkout_paid_at is not None and self.checkout_paid_at <= paid_at:
-            return False
-        self.checkout_paid_at, self.last_event = paid_at, event
-        self.save(update_fields=["checkout_paid_at", "last_event"])
-        return True
+    def mark_checkout_paid(self, event: WebhookEvent, paid_at: datetime) -> None:
+        """Remember the earliest paid Checkout for the subscription (the caller saves)."""
+        if self.checkout_paid_at is None or paid_at < self.checkout_paid_at:
+            self.checkout_paid_at, self.last_event = paid_at, event
 
 
 class Payment(models.Model):
