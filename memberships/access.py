@@ -18,6 +18,7 @@ REVOKED = "revoked"
 
 ENDING_STATUSES = frozenset({"canceled", "incomplete_expired"})
 LAPSED_STATUSES = frozenset({"unpaid", "paused"})
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -107,13 +108,15 @@ def _plan(granting: Sequence[Payment], sub: Subscription | None) -> str:
     if sub is not None and sub.plan:
         return sub.plan
     latest = max(
-        (p for p in granting if p.plan), key=lambda p: p.period_end or p.updated_at, default=None
+        (p for p in granting if p.plan),
+        key=lambda p: (p.period_end or p.period_start or _EPOCH, p.stripe_id),
+        default=None,
     )
     return latest.plan if latest else ""
 
 
 def _started(sub: Subscription) -> tuple[datetime, str]:
-    started = sub.started_at or sub.checkout_paid_at or datetime.min.replace(tzinfo=UTC)
+    started = sub.started_at or sub.checkout_paid_at or _EPOCH
     return (started, sub.subscription_id)
 
 

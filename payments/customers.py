@@ -53,8 +53,7 @@ def claim(
         email=email or (customer.email if customer else ""),
     )
     if customer is not None and user is not None and customer.user_id is None:
-        if customer.deleted_at is None:
-            customer.link(user, only_unmatched=True)
+        customer.claim_for(user)
     return user
 
 

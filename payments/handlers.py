@@ -196,7 +196,7 @@ def record_dispute(event: WebhookEvent) -> Attempt.Outcome | None:
 def unlink_deleted_customer(event: WebhookEvent) -> None:
     customer = StripeCustomer.locked(event.object["id"])
     if customer.deleted_at is None:
-        customer.mark_deleted(event.stripe_created)
+        customer.mark_deleted(event.stripe_created, event.object.get("email") or "")
 
 
 def _own(row: Payment | Subscription, customer_id: str, user: Any) -> None:

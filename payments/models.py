@@ -71,24 +71,34 @@ class StripeCustomer(models.Model):
     def locked(cls, customer_id: str) -> "StripeCustomer":
         return _locked(cls, customer_id=customer_id)[0]
 
-    def link(self, user: Any, *, by: Any = None, only_unmatched: bool = False) -> None:
-        """Link the customer to `user` and hand that user the customer's facts.
-
-        An event that names its user only claims facts nobody owns yet (`only_unmatched`);
-        staff linking by hand moves all of them.
-        """
+    def link(self, user: Any, *, by: Any) -> None:
+        """Staff link the customer to `user`, who takes over all of the customer's facts."""
         self.user, self.linked_at, self.linked_by = user, timezone.now(), by
         self.save(update_fields=["user", "linked_at", "linked_by"])
+        self._hand_over(user, only_unmatched=False)
+
+    def claim_for(self, user: Any) -> None:
+        """An event's own data says whose this unlinked customer is: link it (unless Stripe
+        deleted it) and hand over the facts nobody owned yet. Deleted or not, the facts move,
+        so the outcome does not depend on whether the deletion arrived first."""
+        if self.deleted_at is None:
+            self.user, self.linked_at = user, timezone.now()
+            self.save(update_fields=["user", "linked_at"])
+        self._hand_over(user, only_unmatched=True)
+
+    def _hand_over(self, user: Any, *, only_unmatched: bool) -> None:
         for model in (Payment, Subscription):
             facts = model.objects.filter(customer_id=self.customer_id)
             if only_unmatched:
                 facts = facts.filter(user__isnull=True)
             facts.update(user=user)
 
-    def mark_deleted(self, when: datetime) -> None:
-        """Unlink: later events for this customer no longer find a user through it."""
+    def mark_deleted(self, when: datetime, email: str = "") -> None:
+        """Unlink: later events for this customer no longer find a user through it (its
+        email, kept, still can)."""
         self.user, self.deleted_at = None, when
-        self.save(update_fields=["user", "deleted_at"])
+        self.email = self.email or email
+        self.save(update_fields=["user", "deleted_at", "email"])
 
 
 class Subscription(models.Model):
