@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 
 from memberships.models import Membership
-from payments.models import StripeCustomer
+from payments.models import Payment, StripeCustomer, Subscription
 from tests.webhooks import post_event
 
 FIXTURES = Path(__file__).parent / "fixtures" / "stripe"
@@ -73,3 +73,20 @@ def linked_student(student):
     """The student, with the fixtures' customer already linked (subscriptions carry no email)."""
     StripeCustomer.objects.create(customer_id=CUSTOMER, user=student, email=EMAIL)
     return student
+
+
+def domain_state() -> dict[str, Any]:
+    """Everything the rules decide, without ids, times of processing or history."""
+    return {
+        "memberships": [m.state() | {"user": m.user_id} for m in Membership.objects.all()],
+        "payments": list(
+            Payment.objects.order_by("stripe_id").values_list(
+                "stripe_id", "user_id", "status", "amount_refunded", "period_end", "plan"
+            )
+        ),
+        "subscriptions": list(
+            Subscription.objects.values_list(
+                "user_id", "status", "plan", "current_period_end", "cancel_at_period_end"
+            )
+        ),
+    }

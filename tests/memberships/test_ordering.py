@@ -12,6 +12,7 @@ from bootwebhooks.inbox.models import Attempt, WebhookEvent
 from memberships.models import Membership
 from payments.models import Charge, Payment, StripeCustomer, Subscription
 from tests.memberships.histories import histories
+from tests.stripe_events import domain_state
 
 pytestmark = pytest.mark.django_db
 FACTS = (Membership, Payment, Charge, Subscription, StripeCustomer, WebhookEvent)
@@ -28,19 +29,7 @@ def replay(events: list[dict[str, Any]]) -> dict[str, Any]:
             trigger=Attempt.Trigger.COMMAND,
         )
     assert not WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED).exists()
-    return {
-        "memberships": [m.state() | {"user": m.user_id} for m in Membership.objects.all()],
-        "payments": list(
-            Payment.objects.order_by("stripe_id").values_list(
-                "stripe_id", "user_id", "status", "amount_refunded", "period_end", "plan"
-            )
-        ),
-        "subscriptions": list(
-            Subscription.objects.values_list(
-                "user_id", "status", "plan", "current_period_end", "cancel_at_period_end"
-            )
-        ),
-    }
+    return domain_state()
 
 
 def with_duplicates(events: list[dict[str, Any]], copies: list[int]) -> list[dict[str, Any]]:
