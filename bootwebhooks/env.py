@@ -44,3 +44,18 @@ def env_list(name: str, default: tuple[str, ...] = ()) -> list[str]:
     if raw is None:
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_map(name: str, default: dict[str, str], *, values: tuple[str, ...] = ()) -> dict[str, str]:
+    """Comma-separated `key=value` pairs; with `values`, each value must be one of them."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return dict(default)
+    pairs = {}
+    for item in env_list(name):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not (sep and key and value) or (values and value not in values):
+            allowed = f" with values in {', '.join(values)}" if values else ""
+            raise ImproperlyConfigured(f"{name} must be key=value pairs{allowed}, got {item!r}")
+        pairs[key] = value
+    return pairs

@@ -7,8 +7,9 @@ Every setting a newcomer should not need has a working default; the ones product
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
-from bootwebhooks.env import env_bool, env_int, env_list, env_str
+from bootwebhooks.env import env_bool, env_int, env_list, env_map, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -31,6 +32,9 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "bootwebhooks.inbox",
+    # Handlers of one event type run in this order: payments records, memberships derives.
+    "payments",
+    "memberships",
 ]
 
 MIDDLEWARE = [
@@ -123,6 +127,22 @@ WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, WEBHOOK_MAX_BODY_BYTES)
 STRIPE_API_KEY = env_str("STRIPE_API_KEY")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")
+
+# --- Memberships (rules: docs/RULES.md) -------------------------------------------------------
+# Days of access past the paid period while Stripe retries a failed payment (past_due).
+MEMBERSHIP_GRACE_DAYS = env_int("MEMBERSHIP_GRACE_DAYS", 3)
+# A full refund takes back the access that payment bought; partial refunds never do.
+MEMBERSHIP_REFUND_REVOKES = env_bool("MEMBERSHIP_REFUND_REVOKES", True)
+# Price lookup key -> plan, as `key=plan` pairs. Plans: monthly, yearly, lifetime.
+MEMBERSHIP_PLAN_LOOKUP_KEYS = env_map(
+    "MEMBERSHIP_PLAN_LOOKUP_KEYS",
+    {"monthly": "monthly", "yearly": "yearly", "lifetime": "lifetime"},
+    values=("monthly", "yearly", "lifetime"),
+)
+# What a one-off (payment mode) Checkout buys when its metadata names no plan.
+MEMBERSHIP_ONE_OFF_PLAN = env_str("MEMBERSHIP_ONE_OFF_PLAN", "lifetime")
+if MEMBERSHIP_ONE_OFF_PLAN not in ("monthly", "yearly", "lifetime"):
+    raise ImproperlyConfigured("MEMBERSHIP_ONE_OFF_PLAN must be monthly, yearly or lifetime")
 
 # --- Processing -----------------------------------------------------------------------------
 # inline: answer Stripe after the effects commit. queued: record, enqueue, answer 202, and let

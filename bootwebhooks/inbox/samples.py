@@ -196,6 +196,22 @@ def dispute(s: Student, status: str) -> dict[str, Any]:
     }
 
 
+def invoice_payment(s: Student) -> dict[str, Any]:
+    """Since basil, the link from a payment intent (and so a charge) to its invoice."""
+    return {
+        "id": s.id("inpay"),
+        "object": "invoice_payment",
+        "amount_paid": AMOUNT,
+        "amount_requested": AMOUNT,
+        "currency": "usd",
+        "invoice": s.id("in"),
+        "is_default": True,
+        "payment": {"type": "payment_intent", "payment_intent": s.id("pi")},
+        "status": "paid",
+        "status_transitions": {"canceled_at": None, "paid_at": s.now},
+    }
+
+
 def _period_end(s: Student) -> int:
     return s.now + MONTH
 
@@ -221,6 +237,7 @@ OBJECTS: dict[str, Callable[[Student], tuple[dict[str, Any], dict[str, Any] | No
     "customer.subscription.resumed": lambda s: (subscription(s), {"status": "paused"}),
     "invoice.paid": lambda s: (invoice(s), None),
     "invoice.payment_succeeded": lambda s: (invoice(s), None),
+    "invoice_payment.paid": lambda s: (invoice_payment(s), None),
     "invoice.payment_failed": lambda s: (
         invoice(s, "open", next_payment_attempt=s.now + 3 * 86400),
         None,
@@ -229,6 +246,7 @@ OBJECTS: dict[str, Callable[[Student], tuple[dict[str, Any], dict[str, Any] | No
     "payment_intent.payment_failed": lambda s: (payment_intent(s, "requires_payment_method"), None),
     "charge.refunded": lambda s: (charge(s, refunded=True, amount_refunded=AMOUNT), None),
     "charge.dispute.created": lambda s: (dispute(s, "needs_response"), None),
+    "charge.dispute.updated": lambda s: (dispute(s, "under_review"), {"status": "needs_response"}),
     "charge.dispute.closed": lambda s: (dispute(s, "lost"), None),
 }
 

@@ -1,0 +1,144 @@
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, models, transaction
+
+from bootwebhooks.inbox.models import WebhookEvent
+from memberships import access
+from payments.models import Payment, Subscription
+from payments.plans import LIFETIME
+
+
+class Membership(models.Model):
+    """A user's access, derived from their Stripe facts; change it through `refresh()`."""
+
+    class Status(models.TextChoices):
+        NONE = access.NONE
+        ACTIVE = access.ACTIVE
+        TRIALING = access.TRIALING
+        GRACE = access.GRACE, "grace period"
+        ENDED = access.ENDED
+        SUSPENDED = access.SUSPENDED, "suspended (dispute open)"
+        REVOKED = access.REVOKED, "revoked (refund or dispute lost)"
+
+    GRANTING = frozenset({Status.ACTIVE, Status.TRIALING, Status.GRACE})
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership"
+    )
+    status = models.CharField(max_length=16, choices=Status, default=Status.NONE)
+    plan = models.CharField(max_length=32, blank=True)
+    access_until = models.DateTimeField(null=True, blank=True, help_text="Empty for lifetime.")
+    subscription_id = models.CharField(max_length=255, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.status} {self.plan}"
+
+    def grants_access(self, at: datetime) -> bool:
+        if self.status not in self.GRANTING:
+            return False
+        if self.access_until is None:
+            return self.plan == LIFETIME
+        return at < self.access_until
+
+    def state(self) -> dict[str, Any]:
+        until = self.access_until.isoformat() if self.access_until else None
+        return {
+            "status": self.status,
+            "plan": self.plan,
+            "access_until": until,
+            "subscription_id": self.subscription_id,
+            "cancel_at_period_end": self.cancel_at_period_end,
+        }
+
+    @classmethod
+    def locked_for(cls, user_id: int) -> "Membership":
+        """The user's membership, created if missing, locked until the transaction ends.
+
+        Two events creating it at once: the loser's INSERT waits on the unique index and
+        fails once the winner commits; it then locks the winner's row, so no update is lost.
+        """
+        membership = cls.objects.select_for_update().filter(user_id=user_id).first()
+        if membership is not None:
+            return membership
+        try:
+            with transaction.atomic():
+                return cls.objects.create(user_id=user_id)
+        except IntegrityError:
+            return cls.objects.select_for_update().get(user_id=user_id)
+
+    @classmethod
+    def refresh(
+        cls,
+        user_id: int,
+        *,
+        event: WebhookEvent | None = None,
+        staff: Any = None,
+        reason: str = "",
+    ) -> "Membership":
+        """Re-derive the user's access from their facts and record the change, if any.
+
+        The facts are read after the membership row is locked, so a concurrent event that
+        changed other facts has either committed (and is seen) or waits for this one.
+        """
+        with transaction.atomic():
+            membership = cls.locked_for(user_id)
+            derived = access.derive(
+                list(Payment.objects.filter(user_id=user_id)),
+                list(Subscription.objects.filter(user_id=user_id)),
+                grace=timedelta(days=settings.MEMBERSHIP_GRACE_DAYS),
+                refund_revokes=settings.MEMBERSHIP_REFUND_REVOKES,
+            )
+            membership.apply(derived, event=event, staff=staff, reason=reason)
+        return membership
+
+    def apply(
+        self, derived: access.Access, *, event: WebhookEvent | None, staff: Any, reason: str
+    ) -> bool:
+        before = self.state()
+        self.status, self.plan = derived.status, derived.plan
+        self.access_until = derived.access_until
+        self.subscription_id = derived.subscription_id
+        self.cancel_at_period_end = derived.cancel_at_period_end
+        after = self.state()
+        if before == after:
+            return False
+        self.save()
+        self.changes.create(
+            before=before,
+            after=after,
+            event=event,
+            staff=staff,
+            reason=reason or (event.type if event else ""),
+        )
+        return True
+
+
+class MembershipChange(models.Model):
+    """One change of a membership: what it was, what it became, and who or what caused it."""
+
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="changes")
+    at = models.DateTimeField(auto_now_add=True)
+    before = models.JSONField()
+    after = models.JSONField()
+    # SET_NULL like payments' last_event: pruning old events must not delete history.
+    event = models.ForeignKey(
+        WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.membership_id} {self.before.get('status')} -> {self.after.get('status')}"

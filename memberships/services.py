@@ -1,0 +1,37 @@
+"""What the rest of the platform asks of memberships, and what staff do to them."""
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from memberships.models import Membership
+from payments.models import StripeCustomer
+
+
+def is_member(user: Any, at: datetime | None = None) -> bool:
+    """Whether `user` has access at `at` (now by default). No membership: not a member."""
+    if user is None or not getattr(user, "pk", None):
+        return False
+    membership = Membership.objects.filter(user_id=user.pk).first()
+    return membership is not None and membership.grants_access(at or timezone.now())
+
+
+def link_customer(customer_id: str, user: Any, by_user: Any) -> Membership:
+    """Staff link a Stripe customer to `user`: every fact of the customer becomes the user's,
+    so grants that waited as unmatched apply now. The previous owner, if any, loses them."""
+    with transaction.atomic():
+        customer = StripeCustomer.locked(customer_id)
+        previous = customer.user_id
+        customer.link(user, by=by_user)
+        reason = f"staff linked {customer_id}"
+        if previous is not None and previous != user.pk:
+            Membership.refresh(previous, staff=by_user, reason=reason)
+        return Membership.refresh(user.pk, staff=by_user, reason=reason)
+
+
+def refresh_for_event(event: Any, user_ids: set[int]) -> None:
+    # In id order, so two events touching the same users lock their memberships alike.
+    for user_id in sorted(user_ids):
+        Membership.refresh(user_id, event=event)

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from memberships import views
+
+app_name = "memberships"
+
+urlpatterns = [
+    path("api/memberships/<int:user_id>/", views.MembershipDetailView.as_view(), name="detail"),
+]

@@ -1,0 +1,78 @@
+"""Whose is it: finding the user an event's customer belongs to, from the payload alone."""
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+
+from bootwebhooks.inbox.models import WebhookEvent
+from payments.models import Payment, StripeCustomer, Subscription
+
+
+def resolve_user(
+    customer: StripeCustomer | None,
+    *,
+    client_reference_id: Any = None,
+    metadata: dict[str, Any] | None = None,
+    email: str = "",
+) -> AbstractBaseUser | None:
+    """The user, in this order: Checkout's `client_reference_id`, `metadata.user_id`, the user
+    the customer is already linked to, then the one user with the customer's email."""
+    User = get_user_model()
+    for claimed in (client_reference_id, (metadata or {}).get("user_id")):
+        if user := _user_by_pk(User, claimed):
+            return user
+    if customer is not None and customer.user_id is not None:
+        return customer.user
+    if email:
+        matches = list(User.objects.filter(email__iexact=email)[:2])
+        if len(matches) == 1:
+            return matches[0]
+    return None
+
+
+def claim(
+    customer_id: str,
+    *,
+    email: str = "",
+    client_reference_id: Any = None,
+    metadata: dict[str, Any] | None = None,
+) -> AbstractBaseUser | None:
+    """Resolve the user and, if the customer was nobody's, link it and hand over its facts.
+
+    No customer id (a guest Checkout) still resolves from the other clues.
+    """
+    customer = StripeCustomer.locked(customer_id) if customer_id else None
+    if customer is not None and email and not customer.email:
+        customer.email = email
+        customer.save(update_fields=["email"])
+    user = resolve_user(
+        customer,
+        client_reference_id=client_reference_id,
+        metadata=metadata,
+        email=email or (customer.email if customer else ""),
+    )
+    if customer is not None and user is not None and customer.user_id is None:
+        customer.claim_for(user)
+    return user
+
+
+def _user_by_pk(User: Any, value: Any) -> AbstractBaseUser | None:
+    if isinstance(value, bool) or not str(value or "").strip().isdigit():
+        return None
+    return User.objects.filter(pk=int(value)).first()
+
+
+def users_touched_by(event: WebhookEvent) -> set[int]:
+    """Ids of the users whose facts `event` changed or whose customer it concerns."""
+    ids: set[int | None] = set()
+    for model in (Payment, Subscription):
+        ids.update(model.objects.filter(last_event=event).values_list("user_id", flat=True))
+        if event.customer_id:
+            facts = model.objects.filter(customer_id=event.customer_id)
+            ids.update(facts.values_list("user_id", flat=True))
+    if event.customer_id:
+        customers = StripeCustomer.objects.filter(customer_id=event.customer_id)
+        ids.update(customers.values_list("user_id", flat=True))
+    ids.discard(None)
+    return {i for i in ids if i is not None}

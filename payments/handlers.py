@@ -1,0 +1,225 @@
+"""Recording what each event says about customers, subscriptions, payments and charges.
+
+Every handler reads the payload only (no Stripe API call) and merges it into the facts in
+payments.models; the memberships app then derives access from those facts. A handler returns
+SUPERSEDED when its snapshot is older than what is applied; whatever it carried that only
+ever grows (a customer's user, a charge's link to its payment) is still kept.
+"""
+
+from typing import Any
+
+from bootwebhooks.inbox.models import Attempt, WebhookEvent
+from bootwebhooks.inbox.registry import handles
+from payments import plans, shapes
+from payments.customers import claim
+from payments.models import Charge, Payment, StripeCustomer, Subscription
+
+SUPERSEDED = Attempt.Outcome.SUPERSEDED
+PAID_CHECKOUT = frozenset({"paid", "no_payment_required"})
+
+CHECKOUT_TYPES = (
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+)
+INVOICE_TYPES = ("invoice.paid", "invoice.payment_succeeded", "invoice.payment_failed")
+SUBSCRIPTION_TYPES = (
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "customer.subscription.paused",
+    "customer.subscription.resumed",
+)
+DISPUTE_TYPES = ("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed")
+HANDLED_TYPES = (
+    *CHECKOUT_TYPES,
+    *INVOICE_TYPES,
+    "invoice_payment.paid",
+    *SUBSCRIPTION_TYPES,
+    "charge.refunded",
+    *DISPUTE_TYPES,
+    "customer.deleted",
+)
+
+
+@handles(*CHECKOUT_TYPES)
+def record_checkout(event: WebhookEvent) -> Attempt.Outcome | None:
+    session = event.object
+    metadata = session.get("metadata") or {}
+    user = claim(
+        event.customer_id,
+        email=(session.get("customer_details") or {}).get("email") or "",
+        client_reference_id=session.get("client_reference_id"),
+        metadata=metadata,
+    )
+    paid = event.type.endswith("async_payment_succeeded") or (
+        event.type.endswith("completed") and session.get("payment_status") in PAID_CHECKOUT
+    )
+    if session.get("mode") == "subscription":
+        return _checkout_subscription(event, session, user, paid)
+    if session.get("mode") != "payment":
+        return None
+    payment_intent = _id(session.get("payment_intent"))
+    payment = Payment.locked(payment_intent or session["id"], Payment.Kind.ONE_OFF)
+    _own(payment, event.customer_id, user)
+    payment.payment_intent_id = payment_intent or payment.payment_intent_id
+    payment.amount = session.get("amount_total") or payment.amount
+    payment.currency = session.get("currency") or payment.currency
+    payment.plan = plans.one_off_plan(metadata)
+    payment.period_start = shapes.timestamp(session.get("created"))
+    if payment.period_start:
+        payment.period_end = plans.one_off_period_end(payment.plan, payment.period_start)
+    changed = payment.apply_outcome(paid=paid, failed=event.type.endswith("async_payment_failed"))
+    payment.settle(event, changed=bool(changed))
+    return SUPERSEDED if changed is None else None
+
+
+def _checkout_subscription(
+    event: WebhookEvent, session: dict[str, Any], user: Any, paid: bool
+) -> None:
+    subscription_id = _id(session.get("subscription"))
+    if not subscription_id:
+        return None
+    subscription = Subscription.locked(subscription_id)
+    _own(subscription, event.customer_id, user)
+    subscription.plan = subscription.plan or plans.plan_for_prices(
+        [], session.get("metadata") or {}
+    )
+    if paid:
+        subscription.mark_checkout_paid(event, event.stripe_created)
+    subscription.save()
+    return None
+
+
+@handles(*INVOICE_TYPES)
+def record_invoice(event: WebhookEvent) -> Attempt.Outcome | None:
+    """`invoice.paid` and `invoice.payment_succeeded` describe the same invoice: the payment is
+    keyed on the invoice id, so whichever comes second changes nothing."""
+    invoice, version = event.object, event.api_version
+    user = claim(
+        event.customer_id,
+        email=invoice.get("customer_email") or "",
+        metadata=shapes.invoice_metadata(invoice, version),
+    )
+    payment = Payment.locked(invoice["id"], Payment.Kind.INVOICE)
+    _own(payment, event.customer_id, user)
+    payment.subscription_id = shapes.invoice_subscription(invoice, version) or (
+        payment.subscription_id
+    )
+    payment.payment_intent_id = shapes.invoice_payment_intent(invoice, version) or (
+        payment.payment_intent_id
+    )
+    payment.amount = invoice.get("amount_due") or payment.amount
+    payment.currency = invoice.get("currency") or payment.currency
+    payment.plan = plans.plan_for_prices(
+        [{"lookup_key": key} for key in shapes.invoice_lookup_keys(invoice)], {}
+    ) or (payment.plan)
+    payment.period_start, payment.period_end = shapes.invoice_period(invoice)
+    changed = payment.apply_outcome(
+        paid=shapes.invoice_is_paid(invoice, version),
+        failed=event.type == "invoice.payment_failed",
+    )
+    payment.settle(event, changed=bool(changed))
+    return SUPERSEDED if changed is None else None
+
+
+@handles("invoice_payment.paid")
+def link_invoice_payment(event: WebhookEvent) -> None:
+    """Since basil this is the only place a payload ties a payment intent to its invoice,
+    which refunds and disputes (they name the payment intent) need."""
+    invoice_payment = event.object
+    invoice_id = _id(invoice_payment.get("invoice"))
+    payment_intent = _id((invoice_payment.get("payment") or {}).get("payment_intent"))
+    if not (invoice_id and payment_intent):
+        return None
+    payment = Payment.locked(invoice_id, Payment.Kind.INVOICE)
+    changed = payment.payment_intent_id != payment_intent
+    payment.payment_intent_id = payment_intent
+    payment.settle(event, changed=changed)
+    return None
+
+
+@handles(*SUBSCRIPTION_TYPES)
+def record_subscription(event: WebhookEvent) -> Attempt.Outcome | None:
+    sub = event.object
+    metadata = sub.get("metadata") or {}
+    user = claim(event.customer_id, metadata=metadata)
+    subscription = Subscription.locked(sub["id"])
+    _own(subscription, event.customer_id, user)
+    start, end = shapes.subscription_period(sub, event.api_version)
+    cancel_at = shapes.timestamp(sub.get("cancel_at"))
+    applied = subscription.apply_snapshot(
+        event,
+        status=sub.get("status") or "",
+        plan=plans.plan_for_prices(shapes.subscription_prices(sub), metadata),
+        started_at=shapes.timestamp(sub.get("created")),
+        current_period_start=start,
+        current_period_end=end,
+        # Newer API versions schedule the same thing as `cancel_at` at the period end.
+        cancel_at_period_end=bool(sub.get("cancel_at_period_end"))
+        or bool(cancel_at and end and cancel_at <= end),
+        ended_at=shapes.timestamp(sub.get("ended_at")),
+    )
+    if applied:
+        return None
+    subscription.save(update_fields=["customer_id", "user"])
+    return SUPERSEDED
+
+
+@handles("charge.refunded")
+def record_refund(event: WebhookEvent) -> Attempt.Outcome | None:
+    """A full refund marks the payment refunded (which revokes its access if
+    MEMBERSHIP_REFUND_REVOKES); a partial one is only recorded."""
+    charge = event.object
+    row = _charge(event, charge["id"], charge.get("payment_intent"))
+    row.invoice_id = shapes.charge_invoice(charge, event.api_version) or row.invoice_id
+    row.customer_id = event.customer_id or row.customer_id
+    changed = row.apply_refund(
+        event,
+        amount_refunded=charge.get("amount_refunded") or 0,
+        refunded=charge.get("refunded") is True,
+    )
+    row.save()
+    _settle_payments(row, event, changed=bool(changed))
+    return SUPERSEDED if changed is None else None
+
+
+@handles(*DISPUTE_TYPES)
+def record_dispute(event: WebhookEvent) -> Attempt.Outcome | None:
+    dispute = event.object
+    row = _charge(event, _id(dispute.get("charge")), dispute.get("payment_intent"))
+    applied = row.apply_dispute(event, dispute.get("status") or "")
+    row.save()
+    _settle_payments(row, event, changed=applied)
+    return None if applied else SUPERSEDED
+
+
+@handles("customer.deleted")
+def unlink_deleted_customer(event: WebhookEvent) -> None:
+    customer = StripeCustomer.locked(event.object["id"])
+    if customer.deleted_at is None:
+        customer.mark_deleted(event.stripe_created, event.object.get("email") or "")
+
+
+def _own(row: Payment | Subscription, customer_id: str, user: Any) -> None:
+    """Fill in whose it is; a fact already owned keeps its owner (only staff move it)."""
+    row.customer_id = row.customer_id or customer_id
+    if row.user_id is None and user is not None:
+        row.user = user
+
+
+def _charge(event: WebhookEvent, charge_id: str, payment_intent: Any) -> Charge:
+    row = Charge.locked(charge_id or f"unknown:{event.object_id}")
+    row.payment_intent_id = _id(payment_intent) or row.payment_intent_id
+    return row
+
+
+def _settle_payments(charge: Charge, event: WebhookEvent, *, changed: bool) -> None:
+    for payment in charge.payments().select_for_update():
+        payment.settle(event, changed=changed)
+
+
+def _id(value: Any) -> str:
+    if isinstance(value, dict):  # expanded
+        value = value.get("id")
+    return value if isinstance(value, str) else ""

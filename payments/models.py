@@ -1,0 +1,370 @@
+"""What Stripe told us about customers, subscriptions, payments and charges.
+
+These rows are facts merged from event snapshots, each merge order-independent: a snapshot
+older than the one applied is refused (the event is then `superseded`), and the monotone facts
+(an invoice got paid, an amount was refunded) only ever grow, whenever they arrive. The
+memberships app derives access from these facts; nothing here decides who is a member.
+
+`last_event` points at the event that last changed a row. It is SET_NULL, not PROTECT: the
+inbox prunes old events, and a payment must outlive its events.
+"""
+
+from datetime import datetime
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import IntegrityError, models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from bootwebhooks.inbox.models import WebhookEvent
+
+TERMINAL_SUBSCRIPTION_STATUSES = frozenset({"canceled", "incomplete_expired"})
+CLOSED_DISPUTE_STATUSES = frozenset({"won", "lost", "warning_closed"})
+
+M = TypeVar("M", bound=models.Model)
+
+
+def _locked(model: type[M], **key: Any) -> tuple[M, bool]:
+    """The row with `key`, created if missing, locked for this transaction: (row, created).
+
+    Two events creating the same row at once: the second INSERT waits on the unique index,
+    fails once the first commits, and then locks the row the first one made.
+    """
+    row = model.objects.select_for_update().filter(**key).first()
+    if row is not None:
+        return row, False
+    try:
+        with transaction.atomic():
+            return model.objects.create(**key), True
+    except IntegrityError:
+        return model.objects.select_for_update().get(**key), False
+
+
+class StripeCustomer(models.Model):
+    """A Stripe customer and the user it belongs to (null while nobody knows whose it is)."""
+
+    customer_id = models.CharField(max_length=255, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="stripe_customers",
+    )
+    email = models.EmailField(blank=True)
+    linked_at = models.DateTimeField(null=True, blank=True)
+    linked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Staff who linked it; empty when an event's own data did.",
+    )
+    deleted_at = models.DateTimeField(null=True, blank=True, help_text="Deleted in Stripe.")
+
+    def __str__(self) -> str:
+        return self.customer_id
+
+    @classmethod
+    def locked(cls, customer_id: str) -> "StripeCustomer":
+        return _locked(cls, customer_id=customer_id)[0]
+
+    def link(self, user: Any, *, by: Any) -> None:
+        """Staff link the customer to `user`, who takes over all of the customer's facts."""
+        self.user, self.linked_at, self.linked_by = user, timezone.now(), by
+        self.save(update_fields=["user", "linked_at", "linked_by"])
+        self._hand_over(user, only_unmatched=False)
+
+    def claim_for(self, user: Any) -> None:
+        """An event's own data says whose this unlinked customer is: link it (unless Stripe
+        deleted it) and hand over the facts nobody owned yet. Deleted or not, the facts move,
+        so the outcome does not depend on whether the deletion arrived first."""
+        if self.deleted_at is None:
+            self.user, self.linked_at = user, timezone.now()
+            self.save(update_fields=["user", "linked_at"])
+        self._hand_over(user, only_unmatched=True)
+
+    def _hand_over(self, user: Any, *, only_unmatched: bool) -> None:
+        for model in (Payment, Subscription):
+            facts = model.objects.filter(customer_id=self.customer_id)
+            if only_unmatched:
+                facts = facts.filter(user__isnull=True)
+            facts.update(user=user)
+
+    def mark_deleted(self, when: datetime, email: str = "") -> None:
+        """Unlink: later events for this customer no longer find a user through it (its
+        email, kept, still can)."""
+        self.user, self.deleted_at = None, when
+        self.email = self.email or email
+        self.save(update_fields=["user", "deleted_at", "email"])
+
+
+class Subscription(models.Model):
+    """The newest snapshot we hold of one Stripe subscription."""
+
+    subscription_id = models.CharField(max_length=255, unique=True)
+    customer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="stripe_subscriptions",
+    )
+    status = models.CharField(
+        max_length=32, blank=True, help_text="Empty: known from Checkout only."
+    )
+    plan = models.CharField(max_length=32, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="Stripe's `created`.")
+    current_period_start = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    checkout_paid_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a paid Checkout session created it."
+    )
+    snapshot_at = models.DateTimeField(null=True, blank=True, help_text="`created` of the event.")
+    snapshot_event_id = models.CharField(max_length=255, blank=True)
+    last_event = models.ForeignKey(
+        WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.status or 'checkout'}"
+
+    @classmethod
+    def locked(cls, subscription_id: str) -> "Subscription":
+        return _locked(cls, subscription_id=subscription_id)[0]
+
+    @property
+    def snapshot_key(self) -> tuple[bool, datetime, str] | None:
+        """Newer snapshots sort higher. A terminal status is the last word whatever its time:
+        nothing follows `canceled`, so a same-second tie can only be ordered one way."""
+        if self.snapshot_at is None:
+            return None
+        terminal = self.status in TERMINAL_SUBSCRIPTION_STATUSES
+        return (terminal, self.snapshot_at, self.snapshot_event_id)
+
+    def apply_snapshot(self, event: WebhookEvent, **fields: Any) -> bool:
+        """Take the subscription's state from `event` unless we hold a newer one; True if taken."""
+        terminal = fields["status"] in TERMINAL_SUBSCRIPTION_STATUSES
+        incoming = (terminal, event.stripe_created, event.stripe_id)
+        if self.snapshot_key is not None and incoming <= self.snapshot_key:
+            return False
+        for name, value in fields.items():
+            setattr(self, name, value)
+        self.snapshot_at, self.snapshot_event_id = event.stripe_created, event.stripe_id
+        self.last_event = event
+        self.save()
+        return True
+
+    def mark_checkout_paid(self, event: WebhookEvent, paid_at: datetime) -> None:
+        """Remember the earliest paid Checkout for the subscription (the caller saves)."""
+        if self.checkout_paid_at is None or paid_at < self.checkout_paid_at:
+            self.checkout_paid_at, self.last_event = paid_at, event
+
+
+class Payment(models.Model):
+    """One payment: an invoice, or the payment intent of a one-off Checkout."""
+
+    class Kind(models.TextChoices):
+        INVOICE = "invoice"
+        ONE_OFF = "one_off", "one-off"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        REFUNDED = "refunded"
+        PARTIALLY_REFUNDED = "partially_refunded", "partially refunded"
+        DISPUTED = "disputed"
+
+    class Dispute(models.TextChoices):
+        NONE = "", "none"
+        OPEN = "open"
+        WON = "won"
+        LOST = "lost"
+
+    stripe_id = models.CharField(
+        max_length=255, unique=True, help_text="in_... or, for one-off Checkout, pi_... (cs_...)"
+    )
+    kind = models.CharField(max_length=16, choices=Kind)
+    customer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="payments",
+        help_text="Empty: unmatched, waiting for staff to link the customer.",
+    )
+    subscription_id = models.CharField(max_length=255, blank=True, db_index=True)
+    payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    amount = models.PositiveBigIntegerField(default=0, help_text="In the currency's minor unit.")
+    currency = models.CharField(max_length=3, blank=True)
+    plan = models.CharField(max_length=32, blank=True)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(
+        null=True, blank=True, help_text="End of the access it pays for; empty for lifetime."
+    )
+    paid = models.BooleanField(default=False)
+    failed = models.BooleanField(default=False)
+    amount_refunded = models.PositiveBigIntegerField(default=0)
+    fully_refunded = models.BooleanField(default=False)
+    dispute = models.CharField(max_length=8, choices=Dispute, blank=True, default="")
+    status = models.CharField(max_length=20, choices=Status, default=Status.PENDING)
+    last_event = models.ForeignKey(
+        WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.stripe_id} {self.status}"
+
+    @classmethod
+    def locked(cls, stripe_id: str, kind: "Payment.Kind") -> "Payment":
+        payment, created = _locked(cls, stripe_id=stripe_id)
+        if created:
+            payment.kind = kind
+        return payment
+
+    @property
+    def _rank(self) -> int:
+        return 2 if self.paid else 1 if self.failed else 0
+
+    def apply_outcome(self, *, paid: bool, failed: bool) -> bool | None:
+        """Merge a snapshot's payment outcome: pending < failed < paid, and paid is final.
+
+        Returns True if it changed something, False if it added nothing, None if it is older
+        than what is applied (a failure reported after the payment went through).
+        """
+        incoming = 2 if paid else 1 if failed else 0
+        if incoming < self._rank:
+            return None
+        if incoming == self._rank:
+            return False
+        self.paid, self.failed = paid or self.paid, failed and not paid
+        return True
+
+    def charges(self) -> models.QuerySet["Charge"]:
+        intents = {self.payment_intent_id, self.stripe_id} - {""}
+        return Charge.objects.filter(
+            Q(invoice_id=self.stripe_id) | Q(payment_intent_id__in=intents)
+        )
+
+    def settle(self, event: WebhookEvent, *, changed: bool = False) -> None:
+        """Fold in refunds and disputes of its charges, derive the status, and save.
+
+        `last_event` moves only if this event changed the payment's outcome or status.
+        """
+        before = (self.amount_refunded, self.fully_refunded, self.dispute, self.status)
+        charges = list(self.charges())
+        self.amount_refunded = max([self.amount_refunded, *(c.amount_refunded for c in charges)])
+        self.fully_refunded = any(c.refunded for c in charges) or (
+            self.amount > 0 and self.amount_refunded >= self.amount
+        )
+        disputes = {c.dispute for c in charges} - {""}
+        for state in (self.Dispute.OPEN, self.Dispute.LOST, self.Dispute.WON):
+            if state in disputes:
+                self.dispute = state
+                break
+        self.status = self._derived_status()
+        after = (self.amount_refunded, self.fully_refunded, self.dispute, self.status)
+        if changed or before != after or self.last_event_id is None:
+            self.last_event = event
+        self.save()
+
+    def _derived_status(self) -> str:
+        if self.paid and self.dispute in (self.Dispute.OPEN, self.Dispute.LOST):
+            return self.Status.DISPUTED
+        if self.paid and self.fully_refunded:
+            return self.Status.REFUNDED
+        if self.paid and self.amount_refunded:
+            return self.Status.PARTIALLY_REFUNDED
+        if self.paid:
+            return self.Status.SUCCEEDED
+        return self.Status.FAILED if self.failed else self.Status.PENDING
+
+    def revoked(self, *, refund_revokes: bool) -> bool:
+        """Paid, but the money went back: a lost dispute, or a full refund if that revokes."""
+        refunded = refund_revokes and self.fully_refunded
+        return self.paid and (self.dispute == self.Dispute.LOST or refunded)
+
+    def grants(self, *, refund_revokes: bool) -> bool:
+        return (
+            self.paid
+            and self.dispute != self.Dispute.OPEN
+            and not self.revoked(refund_revokes=refund_revokes)
+        )
+
+
+class Charge(models.Model):
+    """Refund and dispute facts of one charge, kept apart from the payment they belong to.
+
+    A refund can arrive before its invoice, and since basil a charge no longer names its
+    invoice (only `invoice_payment.paid` ties the payment intent to it), so the payment finds
+    its charges by payment intent or invoice id whenever either side arrives.
+    """
+
+    charge_id = models.CharField(max_length=255, unique=True)
+    payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    invoice_id = models.CharField(max_length=255, blank=True, db_index=True)
+    customer_id = models.CharField(max_length=255, blank=True)
+    amount_refunded = models.PositiveBigIntegerField(default=0)
+    refunded = models.BooleanField(default=False)
+    dispute = models.CharField(max_length=8, choices=Payment.Dispute, blank=True, default="")
+    dispute_at = models.DateTimeField(null=True, blank=True)
+    dispute_event_id = models.CharField(max_length=255, blank=True)
+    last_event = models.ForeignKey(
+        WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return self.charge_id
+
+    @classmethod
+    def locked(cls, charge_id: str) -> "Charge":
+        return _locked(cls, charge_id=charge_id)[0]
+
+    def payments(self) -> models.QuerySet[Payment]:
+        intents = {self.payment_intent_id} - {""}
+        query = Q(payment_intent_id__in=intents) | Q(stripe_id__in=intents)
+        if self.invoice_id:
+            query |= Q(stripe_id=self.invoice_id)
+        return Payment.objects.filter(query)
+
+    def apply_refund(
+        self, event: WebhookEvent, *, amount_refunded: int, refunded: bool
+    ) -> bool | None:
+        """Refunds only grow: a snapshot showing less than we know is an older one (None)."""
+        if amount_refunded < self.amount_refunded or (self.refunded and not refunded):
+            return None
+        if (amount_refunded, refunded) == (self.amount_refunded, self.refunded):
+            return False
+        self.amount_refunded, self.refunded = amount_refunded, refunded
+        self.last_event = event
+        self.save()
+        return True
+
+    def apply_dispute(self, event: WebhookEvent, status: str) -> bool:
+        """Take the dispute's state unless we hold a newer one; a closed dispute is final."""
+        state = {"won": "won", "warning_closed": "won", "lost": "lost"}.get(status, "open")
+        incoming = (status in CLOSED_DISPUTE_STATUSES, event.stripe_created, event.stripe_id)
+        if self.dispute_at is not None:
+            current = (
+                self.dispute in (Payment.Dispute.WON, Payment.Dispute.LOST),
+                self.dispute_at,
+                self.dispute_event_id,
+            )
+            if incoming <= current:
+                return False
+        self.dispute, self.dispute_at, self.dispute_event_id = (
+            state,
+            event.stripe_created,
+            event.stripe_id,
+        )
+        self.last_event = event
+        self.save()
+        return True
