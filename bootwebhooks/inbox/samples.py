@@ -267,7 +267,7 @@ def build(
 
 
 def customer_journey(
-    *, key: str, user_id: int, email: str, now: int, plan: str = "monthly"
+    *, key: str, user_id: int | None, email: str, now: int, plan: str = "monthly"
 ) -> list[dict[str, Any]]:
     """Signup: customer, Checkout completed, subscription created, first invoice paid."""
     steps = [

@@ -48,7 +48,12 @@ class Command(BaseCommand):
             username="student", defaults={"email": "student@example.com"}
         )
         now = int(time.time())
-        return customer_journey(key="demo1", user_id=student.pk, email=student.email, now=now)
+        # A student who signed up, and a payer nobody can match to a user yet (support links
+        # them in the admin).
+        return [
+            *customer_journey(key="demo1", user_id=student.pk, email=student.email, now=now),
+            *customer_journey(key="demo2", user_id=None, email="walk-in@example.com", now=now),
+        ]
 
     def deliver(self, event: dict):
         """Signed with the configured secret and received exactly as the endpoint would."""
