@@ -1,0 +1,182 @@
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from bootwebhooks.inbox.admin import CappedCountPaginator
+from payments.models import Charge, Payment, StripeCustomer, Subscription
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Stripe's facts: seen here, changed only by events (or a staff link)."""
+
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def event_link(event) -> str:
+    if event is None:
+        return "-"
+    url = reverse("admin:inbox_webhookevent_change", args=[event.pk])
+    return format_html('<a href="{}">{}</a>', url, event.stripe_id)
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = [
+        "stripe_id",
+        "kind",
+        "status",
+        "amount_display",
+        "customer_id",
+        "user",
+        "plan",
+        "period_end",
+        "event",
+        "updated_at",
+    ]
+    list_filter = ["status", "kind", ("updated_at", admin.DateFieldListFilter), "period_end"]
+    search_fields = ["=stripe_id", "=customer_id", "=payment_intent_id", "user__email"]
+    list_select_related = ["user", "last_event"]
+    ordering = ["-updated_at"]
+
+    @admin.display(description="amount")
+    def amount_display(self, obj: Payment) -> str:
+        return f"{obj.amount / 100:,.2f} {obj.currency.upper()}"
+
+    @admin.display(description="last event")
+    def event(self, obj: Payment) -> str:
+        return event_link(obj.last_event)
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "subscription_id",
+        "status",
+        "plan",
+        "customer_id",
+        "user",
+        "current_period_end",
+        "cancel_at_period_end",
+        "event",
+    ]
+    list_filter = ["status", "plan", "cancel_at_period_end"]
+    search_fields = ["=subscription_id", "=customer_id", "user__email"]
+    list_select_related = ["user", "last_event"]
+
+    @admin.display(description="last event")
+    def event(self, obj: Subscription) -> str:
+        return event_link(obj.last_event)
+
+
+@admin.register(Charge)
+class ChargeAdmin(ReadOnlyAdmin):
+    list_display = ["charge_id", "customer_id", "amount_refunded", "refunded", "dispute"]
+    list_filter = ["refunded", "dispute"]
+    search_fields = ["=charge_id", "=customer_id", "=payment_intent_id"]
+
+
+class UnmatchedFilter(admin.SimpleListFilter):
+    title = "matched"
+    parameter_name = "unmatched"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "unmatched payments")]
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(user__isnull=True, has_unmatched=True)
+        return queryset
+
+
+class LinkForm(forms.Form):
+    user = forms.CharField(label="User (username or email)")
+    reason = forms.CharField(label="Reason", widget=forms.TextInput(attrs={"size": 60}))
+
+    def clean_user(self):
+        User = get_user_model()
+        value = self.cleaned_data["user"].strip()
+        found = User.objects.filter(**{User.USERNAME_FIELD: value}) | User.objects.filter(
+            email__iexact=value
+        )
+        if found.count() != 1:
+            raise forms.ValidationError("No single user has that username or email.")
+        return found.get()
+
+
+@admin.register(StripeCustomer)
+class StripeCustomerAdmin(ReadOnlyAdmin):
+    list_display = ["customer_id", "email", "user", "unmatched", "linked_at", "linked_by"]
+    list_filter = [UnmatchedFilter]
+    search_fields = ["=customer_id", "email", "user__email", "user__username"]
+    list_select_related = ["user", "linked_by"]
+    change_form_template = "admin/payments/stripecustomer/change_form.html"
+
+    def get_queryset(self, request):
+        waiting = Payment.objects.filter(customer_id=OuterRef("customer_id"), user__isnull=True)
+        return super().get_queryset(request).annotate(has_unmatched=Exists(waiting))
+
+    @admin.display(boolean=True, description="unmatched payments")
+    def unmatched(self, obj: StripeCustomer) -> bool:
+        return obj.has_unmatched
+
+    def has_link_permission(self, request) -> bool:
+        return request.user.has_perm("memberships.change_membership")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        context = {**(extra_context or {}), "can_link": self.has_link_permission(request)}
+        return super().change_view(request, object_id, form_url, context)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.link_view)
+        return [
+            path("<int:pk>/link/", view, name="payments_stripecustomer_link"),
+            *super().get_urls(),
+        ]
+
+    def link_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Link the customer to a user: the grants that waited as unmatched apply now."""
+        from memberships.services import link_customer
+
+        if not self.has_link_permission(request):
+            raise PermissionDenied
+        customer = get_object_or_404(StripeCustomer, pk=pk)
+        form = LinkForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            user, reason = form.cleaned_data["user"], form.cleaned_data["reason"]
+            membership = link_customer(customer.customer_id, user, request.user)
+            self.log_change(request, customer, f"Linked to {user}: {reason}")
+            self.message_user(
+                request,
+                f"{customer.customer_id} linked to {user}; membership now {membership.status}.",
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(
+                reverse("admin:payments_stripecustomer_change", args=[customer.pk])
+            )
+        payments = Payment.objects.filter(customer_id=customer.customer_id).order_by("-pk")[:50]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "customer": customer,
+            "payments": payments,
+            "form": form,
+            "title": f"Link {customer.customer_id} to a user",
+        }
+        return TemplateResponse(request, "admin/payments/stripecustomer/link.html", context)
