@@ -82,7 +82,9 @@ def _checkout_subscription(
         return None
     subscription = Subscription.locked(subscription_id)
     _own(subscription, event.customer_id, user)
-    subscription.plan = subscription.plan or plans.plan_for_prices([], session.get("metadata") or {})
+    subscription.plan = subscription.plan or plans.plan_for_prices(
+        [], session.get("metadata") or {}
+    )
     if paid:
         subscription.mark_checkout_paid(event, event.stripe_created)
     subscription.save()

@@ -171,7 +171,10 @@ class History:
             ended_at=self.ended_at,
             canceled_at=self.ended_at,
         )
-        period = {"current_period_start": self.current.start, "current_period_end": self.current.end}
+        period = {
+            "current_period_start": self.current.start,
+            "current_period_end": self.current.end,
+        }
         item = sub["items"]["data"][0]
         (sub if self.legacy else item).update(period)
         item["price"] = copy.deepcopy(item["price"]) | {"lookup_key": self.lookup_key}
@@ -212,7 +215,9 @@ class History:
         return obj
 
     def next_period(self) -> None:
-        self.invoices.append(Invoice(self._invoice_id(), self.current.end, self.current.end + MONTH))
+        self.invoices.append(
+            Invoice(self._invoice_id(), self.current.end, self.current.end + MONTH)
+        )
         self.t = max(self.t, self.current.start)
 
     def _invoice_id(self) -> str:
@@ -222,9 +227,7 @@ class History:
 steps = st.one_of(
     st.sampled_from(
         ["renew", "fail", "fail_and_recover", "recover", "plan_change", "cancel_at_period_end_"]
-    ).map(
-        lambda name: (name, ())
-    ),
+    ).map(lambda name: (name, ())),
     st.tuples(st.just("refund"), st.tuples(st.booleans())),
     st.tuples(st.just("dispute"), st.tuples(st.sampled_from([None, "won", "lost"]))),
 )

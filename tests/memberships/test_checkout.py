@@ -52,9 +52,7 @@ def test_it_grants_lifetime_for_a_paid_one_off_checkout(client, student):
     assert (payment.kind, payment.amount, payment.currency) == ("one_off", 29900, "eur")
 
 
-def test_it_grants_the_configured_one_off_plan_when_metadata_names_none(
-    client, student, settings
-):
+def test_it_grants_the_configured_one_off_plan_when_metadata_names_none(client, student, settings):
     settings.MEMBERSHIP_ONE_OFF_PLAN = "yearly"
     deliver(client, "checkout_session_completed__payment", obj__metadata={})
 

@@ -21,7 +21,9 @@ ROUNDS = 5
 
 def deliver(event: dict[str, Any]) -> str:
     parsed = parse_event(json.dumps(event))
-    return ingest(parsed, source=WebhookEvent.Source.WEBHOOK, trigger=Attempt.Trigger.WEBHOOK).status
+    return ingest(
+        parsed, source=WebhookEvent.Source.WEBHOOK, trigger=Attempt.Trigger.WEBHOOK
+    ).status
 
 
 def deliver_at_once(
@@ -93,9 +95,7 @@ def reset() -> None:
         model.objects.all().delete()
 
 
-def sequential_then_concurrent(
-    before: list[str], together: list[str], gate: Any = None
-) -> None:
+def sequential_then_concurrent(before: list[str], together: list[str], gate: Any = None) -> None:
     """Deliver `together` at once after `before`, and compare with delivering them in turn."""
     reset()
     for name in [*before, *together]:
