@@ -57,8 +57,15 @@ def record_checkout(event: WebhookEvent) -> Attempt.Outcome | None:
     )
     if session.get("mode") == "subscription":
         return _checkout_subscription(event, session, user, paid)
-    if session.get("mode") != "payment":
-        return None
+    if session.get("mode") == "payment":
+        return _checkout_payment(event, session, user, paid)
+    return None  # setup mode: nothing is paid
+
+
+def _checkout_payment(
+    event: WebhookEvent, session: dict[str, Any], user: Any, paid: bool
+) -> Attempt.Outcome | None:
+    metadata = session.get("metadata") or {}
     payment_intent = _id(session.get("payment_intent"))
     payment = Payment.locked(payment_intent or session["id"], Payment.Kind.ONE_OFF)
     _own(payment, event.customer_id, user)

@@ -58,7 +58,7 @@ def invoice_is_paid(invoice: Obj, api_version: str) -> bool:
 
 
 def invoice_payment_intent(invoice: Obj, api_version: str) -> str:
-    """Only pre-basil invoices name their payment intent (since basil, invoice_payment does)."""
+    """Only pre-basil invoices name their payment intent; since basil, `invoice_payment.paid`."""
     if is_legacy(api_version, invoice, "paid"):
         return _id(invoice.get("payment_intent"))
     return ""

@@ -146,3 +146,23 @@ def test_nothing_outlives_a_canceled_snapshot(client, student):
 
     assert answer["status"] == "superseded"
     assert membership_of(student).status == "ended"
+
+
+def test_an_incomplete_subscription_grants_nothing_until_paid(client, student):
+    deliver(client, "customer_subscription_created", obj__status="incomplete")
+
+    assert membership_of(student).status == "none"
+    assert not is_member(student, at=MID_P1)
+
+
+def test_an_expired_incomplete_subscription_ends(client, student):
+    deliver(client, "customer_subscription_created", obj__status="incomplete")
+    deliver(
+        client,
+        "customer_subscription_updated",
+        obj__status="incomplete_expired",
+        obj__ended_at=1793577600,  # a day later
+    )
+
+    assert membership_of(student).status == "ended"
+    assert not is_member(student, at=MID_P1)
