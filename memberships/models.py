@@ -126,7 +126,11 @@ class MembershipChange(models.Model):
     after = models.JSONField()
     # SET_NULL like payments' last_event: pruning old events must not delete history.
     event = models.ForeignKey(
-        WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        WebhookEvent,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="membership_changes",
     )
     staff = models.ForeignKey(
         settings.AUTH_USER_MODEL,

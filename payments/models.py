@@ -5,8 +5,9 @@ older than the one applied is refused (the event is then `superseded`), and the 
 (an invoice got paid, an amount was refunded) only ever grow, whenever they arrive. The
 memberships app derives access from these facts; nothing here decides who is a member.
 
-`last_event` points at the event that last changed a row. It is SET_NULL, not PROTECT: the
-inbox prunes old events, and a payment must outlive its events.
+`last_event` points at the event that last changed a row. prune_webhook_events keeps such
+events; SET_NULL (not PROTECT) is the safety net for any other deletion: a payment must
+outlive its events.
 """
 
 from datetime import datetime
@@ -128,7 +129,7 @@ class Subscription(models.Model):
     snapshot_at = models.DateTimeField(null=True, blank=True, help_text="`created` of the event.")
     snapshot_event_id = models.CharField(max_length=255, blank=True)
     last_event = models.ForeignKey(
-        WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="subscriptions"
     )
 
     def __str__(self) -> str:
@@ -216,7 +217,7 @@ class Payment(models.Model):
     dispute = models.CharField(max_length=8, choices=Dispute, blank=True, default="")
     status = models.CharField(max_length=20, choices=Status, default=Status.PENDING)
     last_event = models.ForeignKey(
-        WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="payments"
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -318,7 +319,7 @@ class Charge(models.Model):
     dispute_at = models.DateTimeField(null=True, blank=True)
     dispute_event_id = models.CharField(max_length=255, blank=True)
     last_event = models.ForeignKey(
-        WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="charges"
     )
 
     def __str__(self) -> str:

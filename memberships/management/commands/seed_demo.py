@@ -9,6 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 from bootwebhooks.inbox.ingest import receive
 from bootwebhooks.inbox.samples import customer_journey
 from bootwebhooks.inbox.verify import sign
+from memberships.models import Membership
+from memberships.services import is_member
 
 DEMO_USERNAME = DEMO_PASSWORD = "demo"  # noqa: S105  (a laptop demo; refused without DEBUG)
 
@@ -24,6 +26,8 @@ class Command(BaseCommand):
         self.ensure_staff_user()
         outcomes = Counter(self.deliver(event).status for event in self.sample_events())
         summary = ", ".join(f"{count} {status}" for status, count in sorted(outcomes.items()))
+        User = get_user_model()
+        User.objects.get_or_create(username="ada", defaults={"email": "ada@example.com"})
         self.stdout.write(
             "\nbootwebhooks demo is ready\n"
             f"  admin     http://127.0.0.1:8000/admin/  (user {DEMO_USERNAME}, "
@@ -32,6 +36,19 @@ class Command(BaseCommand):
             f"{settings.STRIPE_WEBHOOK_SECRETS[0]}\n"
             f"  sample events delivered: {summary}\n"
         )
+        for username in ("student", "ada"):
+            self.stdout.write("  " + self.describe(User.objects.get(username=username)))
+        self.stdout.write(
+            "  unlock ada with a signed event: "
+            ".venv/bin/python manage.py send_test_webhook invoice.paid --user ada\n"
+        )
+
+    def describe(self, user) -> str:
+        membership = Membership.objects.filter(user=user).first()
+        if membership is None or not is_member(user):
+            return f"{user.get_username()} (id {user.pk}) is not a member"
+        until = membership.access_until.strftime("%Y-%m-%d") if membership.access_until else "ever"
+        return f"{user.get_username()} (id {user.pk}) is a member ({membership.plan}) until {until}"
 
     def ensure_staff_user(self) -> None:
         User = get_user_model()
