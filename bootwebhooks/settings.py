@@ -116,7 +116,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Panels on the admin index: functions returning (label, value, link) rows.
-ADMIN_OVERVIEW_PANELS = ["bootwebhooks.inbox.overview.panel"]
+ADMIN_OVERVIEW_PANELS = ["bootwebhooks.inbox.overview.panel", "payments.overview.panel"]
 
 # --- Stripe -------------------------------------------------------------------------------
 # Several secrets may be live at once while one is rolled; a signature matching any is valid.

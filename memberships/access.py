@@ -2,7 +2,7 @@
 facts leaves the same membership (the property test in tests/memberships relies on it)."""
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from payments.models import Payment, Subscription
@@ -15,6 +15,9 @@ GRACE = "grace"
 ENDED = "ended"
 SUSPENDED = "suspended"
 REVOKED = "revoked"
+
+GRANT = "grant"
+REVOKE = "revoke"
 
 ENDING_STATUSES = frozenset({"canceled", "incomplete_expired"})
 LAPSED_STATUSES = frozenset({"unpaid", "paused"})
@@ -122,3 +125,16 @@ def _started(sub: Subscription) -> tuple[datetime, str]:
 
 def _latest(values: Iterable[datetime | None]) -> datetime | None:
     return max((v for v in values if v is not None), default=None)
+
+
+def overridden(derived: Access, kind: str, until: datetime | None, plan: str) -> Access:
+    """A staff override applied on top of what the facts give."""
+    if kind == REVOKE:
+        return replace(derived, status=REVOKED, access_until=until)
+    if plan == LIFETIME and until is None:
+        return replace(derived, status=ACTIVE, plan=LIFETIME, access_until=None)
+    if derived.status in (ACTIVE, TRIALING) and (
+        derived.access_until is None or until is None or derived.access_until >= until
+    ):
+        return derived  # the facts already give at least as much
+    return replace(derived, status=ACTIVE, plan=plan or derived.plan, access_until=until)

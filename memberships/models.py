@@ -3,6 +3,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
+from django.utils import timezone
 
 from bootwebhooks.inbox.models import WebhookEvent
 from memberships import access
@@ -92,8 +93,30 @@ class Membership(models.Model):
                 grace=timedelta(days=settings.MEMBERSHIP_GRACE_DAYS),
                 refund_revokes=settings.MEMBERSHIP_REFUND_REVOKES,
             )
+            override = membership.overrides.order_by("-at", "-pk").first()
+            if override is not None:
+                derived = access.overridden(derived, override.kind, override.until, override.plan)
             membership.apply(derived, event=event, staff=staff, reason=reason)
         return membership
+
+    def override(self, kind: str, *, staff: Any, reason: str, until=None, plan: str = ""):
+        """Staff grant (or extend) access until a date, or revoke it, whatever the facts say.
+
+        The newest override stands until a newer one; a grant never shortens what Stripe's
+        facts already give. The change is recorded with the staff user and the reason.
+        """
+        if not reason.strip():
+            raise ValueError("a reason is required")
+        if kind == StaffOverride.Kind.GRANT and until is None and plan != LIFETIME:
+            raise ValueError("a grant needs an end date, unless it is lifetime")
+        if kind == StaffOverride.Kind.REVOKE:
+            until = timezone.now()  # access ends now
+        with transaction.atomic():
+            Membership.locked_for(self.user_id)
+            self.overrides.create(
+                kind=kind, until=until, plan=plan, staff=staff, reason=reason.strip()
+            )
+            return Membership.refresh(self.user_id, staff=staff, reason=reason.strip())
 
     def apply(
         self, derived: access.Access, *, event: WebhookEvent | None, staff: Any, reason: str
@@ -146,3 +169,27 @@ class MembershipChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.membership_id} {self.before.get('status')} -> {self.after.get('status')}"
+
+
+class StaffOverride(models.Model):
+    """A staff decision about one membership: it outranks the Stripe facts until a newer one."""
+
+    class Kind(models.TextChoices):
+        GRANT = access.GRANT, "grant or extend"
+        REVOKE = access.REVOKE, "revoke"
+
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="overrides")
+    kind = models.CharField(max_length=8, choices=Kind)
+    until = models.DateTimeField(null=True, blank=True, help_text="Grants: empty for lifetime.")
+    plan = models.CharField(max_length=32, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=255)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.until or ''} by {self.staff}: {self.reason}"

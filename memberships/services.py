@@ -35,3 +35,12 @@ def refresh_for_event(event: Any, user_ids: set[int]) -> None:
     # In id order, so two events touching the same users lock their memberships alike.
     for user_id in sorted(user_ids):
         Membership.refresh(user_id, event=event)
+
+
+def override_access(
+    user: Any, kind: str, *, staff: Any, reason: str, until: datetime | None = None, plan: str = ""
+) -> Membership:
+    """Staff grant, extend or revoke a user's access by hand (see Membership.override)."""
+    with transaction.atomic():
+        membership = Membership.locked_for(user.pk)
+        return membership.override(kind, staff=staff, reason=reason, until=until, plan=plan)

@@ -127,7 +127,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
             "changes": changes(event.object, event.previous_attributes),
             "headers": sorted(event.headers.items()),
             "attempts": event.attempts.select_related("user"),
-            "caused": [(obj, _admin_link(obj)) for obj in caused_by(event)],
+            "caused": [(obj._meta.verbose_name, obj, _admin_link(obj)) for obj in caused_by(event)],
             "can_retry": self.has_retry_permission(request) and event.status not in event.FINAL,
             "can_resolve": self.has_resolve_permission(request),
         }
