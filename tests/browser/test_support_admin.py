@@ -1,37 +1,49 @@
 """Support staff in a real browser (Playwright driving Debian's Chromium)."""
 
-import re
+import time
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
 
+from bootwebhooks.inbox import dispatch, ingest, samples
+from bootwebhooks.inbox import registry as handlers
 from bootwebhooks.inbox.models import WebhookEvent
+from memberships.services import is_member
 from tests.browser.conftest import log_in
-from tests.inbox.conftest import effects, handlers, mark_effect  # noqa: F401  (fixture)
-from tests.webhooks import make_event, post_event
+from tests.webhooks import post_event
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+EMAIL = "ada@example.com"
 
 
 @pytest.fixture
-def failed_event(client, handlers):  # noqa: F811
-    state = {"broken": True}
+def ledger_down(monkeypatch):
+    """The project's handlers, plus one that fails first while an outside service is down."""
+    state = {"down": True}
 
-    @handlers.handles("invoice.paid")
     def ledger(event):
-        if state["broken"]:
+        if state["down"]:
             raise RuntimeError("ledger unavailable")
-        mark_effect(event)
 
-    invoice = {
-        "id": "in_browser",
-        "object": "invoice",
-        "customer": "cus_browser",
-        "customer_email": "ada@example.com",
-    }
-    event = make_event("invoice.paid", invoice)
+    registry = handlers.Registry()
+    registry.add("invoice.paid", ledger)
+    for event_type in handlers.registry.event_types():
+        for handler in handlers.registry.handlers_for(event_type):
+            registry.add(event_type, handler)
+    monkeypatch.setattr(dispatch, "registry", registry)
+    monkeypatch.setattr(ingest, "registry", registry)
+    return state
+
+
+@pytest.fixture
+def failed_event(client, ledger_down):
+    ada = User.objects.create_user("ada", EMAIL)
+    event = samples.build(
+        "invoice.paid", key="browser", user_id=ada.pk, email=EMAIL, now=int(time.time())
+    )
     assert post_event(client, event).status_code == 500
-    state["broken"] = False  # the cause is fixed; the event waits for a retry
+    assert not is_member(ada)
+    ledger_down["down"] = False  # the cause is fixed; the event waits for a retry
     return WebhookEvent.objects.get(stripe_id=event["id"])
 
 
@@ -44,32 +56,34 @@ def staff(username: str, group: str | None = None) -> User:
     return user
 
 
-def test_support_finds_a_failed_event_by_email_previews_and_retries_it(
+def test_support_finds_a_failed_event_by_email_previews_retries_and_sees_the_member(
     page, live_server, failed_event
 ):
     staff("sam", "Support")
     log_in(page, live_server, "sam")
 
-    page.goto(f"{live_server.url}/admin/inbox/webhookevent/")
+    page.goto(f"{live_server.url}/admin/inbox/webhookevent/?status__exact=failed")
     page.fill("#searchbar", "Ada@Example.com")
     page.press("#searchbar", "Enter")
     page.click(f"text={failed_event.stripe_id}")
     assert "ledger unavailable" in page.inner_text("#attempts")
 
     page.click("#retry-event")
-    assert re.search(
-        r"would be processed; writes: auth_group insert 1", page.inner_text("#preview")
-    )
+    preview = page.inner_text("#preview")
+    assert "would be processed" in preview and "memberships_membership insert 1" in preview
     failed_event.refresh_from_db()
     assert failed_event.status == "failed"  # the preview changed nothing
+    assert not is_member(User.objects.get(username="ada"))
 
     page.click("#confirm-retry")
     page.wait_for_selector(".messagelist")
     assert "retried: processed" in page.inner_text(".messagelist")
-    assert "processed" in page.inner_text("#attempts")
-    failed_event.refresh_from_db()
-    assert failed_event.status == "processed"
-    assert effects(failed_event.stripe_id) == 1
+    assert "Membership change" in page.inner_text("#caused")
+
+    page.goto(f"{live_server.url}/admin/memberships/membership/?q={EMAIL}")
+    row = page.inner_text("#result_list")
+    assert "ada@example.com" in row and "Active" in row
+    assert is_member(User.objects.get(username="ada"))
 
 
 def test_a_view_only_user_sees_the_event_but_cannot_retry(page, live_server, failed_event):
@@ -84,3 +98,4 @@ def test_a_view_only_user_sees_the_event_but_cannot_retry(page, live_server, fai
     assert response.status == 403
     failed_event.refresh_from_db()
     assert failed_event.status == "failed"
+    assert not is_member(User.objects.get(username="ada"))
