@@ -1,5 +1,6 @@
 """Two gunicorn web processes and two queue workers on one PostgreSQL, a storm of duplicated,
-shuffled deliveries from several client threads, and one worker killed midway."""
+shuffled deliveries from several client threads, and one worker killed midway: every event is
+acknowledged, applied exactly once, and every student ends a member."""
 
 import json
 import os
@@ -12,19 +13,25 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 
+from bootwebhooks.inbox import samples
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
+from memberships.models import Membership
+from memberships.services import is_member
 from tests.inbox.conftest import effects, handlers  # noqa: F401  (fixture)
 from tests.webhooks import TEST_SECRET, make_event, signature_header
 from tests.worker_app.apps import slow_effect
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-EVENTS, COPIES, CLIENTS = 60, 3, 4
+EVENTS, COPIES, CLIENTS = 40, 3, 4  # slow events; plus STUDENTS signups of 4 events each
+STUDENTS = 10
 
 
 def free_port() -> int:
@@ -107,10 +114,20 @@ def test_a_storm_through_two_web_processes_and_two_workers_applies_each_event_on
     workers = [subprocess.Popen(worker_command, cwd=ROOT, env=env) for _ in range(2)]
     try:
         wait_until(lambda: all(_answers(p) for p in ports), 30, "gunicorn")
-        events = [
+        slow = [
             make_event("product.created", {"id": f"prod_{i}", "object": "product"})
             for i in range(EVENTS)
         ]
+        now = int(time.time())
+        students = [User.objects.create_user(f"s{i}", f"s{i}@example.com") for i in range(STUDENTS)]
+        signups = [
+            event
+            for student in students
+            for event in samples.customer_journey(
+                key=f"storm{student.pk}", user_id=student.pk, email=student.email, now=now
+            )
+        ]
+        events = slow + signups
         deliveries = [e for e in events for _ in range(COPIES)]
         random.Random(7).shuffle(deliveries)
         acknowledged: set[str] = set()
@@ -126,7 +143,7 @@ def test_a_storm_through_two_web_processes_and_two_workers_applies_each_event_on
         for thread in clients:
             thread.start()
         wait_until(
-            lambda: WebhookEvent.objects.filter(status="processed").count() >= EVENTS // 4,
+            lambda: WebhookEvent.objects.filter(status="processed").count() >= len(events) // 4,
             60,
             "a quarter processed",
         )
@@ -135,16 +152,21 @@ def test_a_storm_through_two_web_processes_and_two_workers_applies_each_event_on
             thread.join(120)
 
         assert acknowledged == {e["id"] for e in events}
-        wait_until(
-            lambda: not WebhookEvent.objects.exclude(status="processed").exists(),
-            90,
-            "every event processed",
-        )
-        for event in events:
+        unfinished = WebhookEvent.objects.filter(status__in=["pending", "failed"])
+        wait_until(lambda: not unfinished.exists(), 90, "every event processed")
+        for event in slow:
             assert effects(event["id"]) == 1, event["id"]
-        processed = Attempt.objects.filter(outcome="processed").values_list("event_id", flat=True)
-        assert len(processed) == len(set(processed)) == EVENTS
+        applied = Attempt.objects.filter(outcome__in=["processed", "superseded"])
+        applied_ids = list(applied.values_list("event_id", flat=True))
+        handled = WebhookEvent.objects.exclude(status="ignored")
+        assert len(applied_ids) == len(set(applied_ids)) == handled.count()  # each exactly once
         assert set(WebhookEvent.objects.values_list("delivery_count", flat=True)) == {COPIES}
+        period_end = datetime.fromtimestamp(now + samples.MONTH, tz=UTC)
+        for student in students:
+            membership = Membership.objects.get(user=student)
+            assert (membership.status, membership.plan) == ("active", "monthly")
+            assert membership.access_until == period_end
+            assert is_member(student)
     finally:
         for process in web + workers:
             if process.poll() is None:
