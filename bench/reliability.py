@@ -1,0 +1,5 @@
+def run_all(*a, **k):
+    return {"runs": []}
+
+def render(rel):
+    return ""

@@ -1,0 +1,313 @@
+"""One command for the whole bench: `make bench` (or `python -m bench.run`).
+
+1. Start a private PostgreSQL cluster (temp dir, free port) and migrate it.
+2. Start gunicorn (`bootwebhooks.wsgi:application`, bench settings, fixed sync workers).
+3. Replay Stripe-signed requests with wrk for each workload, printing requests/s, p50, p99
+   and the ratios the issue sets as goals.
+4. The reliability runs (bench/reliability.py) against a gunicorn with the bench handler.
+5. Stop everything it started, whatever happens.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python bench/run.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import events, reliability  # noqa: E402
+from bench.servers import ROOT, Gunicorn, PrivatePostgres, free_port, postgres_bindir  # noqa: E402
+from bench.workloads import Result, run_wrk, write_snapshot  # noqa: E402
+
+OUT = ROOT / "var" / "bench"
+
+
+def ensure_tools() -> None:
+    """wrk and the PostgreSQL server binaries, installed from Debian if missing and we can."""
+    missing = []
+    if shutil.which("wrk") is None:
+        missing.append("wrk")
+    if postgres_bindir() is None:
+        missing.append("postgresql")
+    if not missing:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        sys.exit(f"bench needs {' and '.join(missing)}: install them (e.g. apt-get install -y wrk)")
+    print(f"installing {' '.join(missing)} with apt-get", flush=True)
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True)
+
+
+def server_env(database_url: str, **extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "STRIPE_"))}
+    return {
+        **base,
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "bench-" + "x" * 50,
+        "DATABASE_URL": database_url,
+        "DATABASE_CONN_MAX_AGE": "60",  # what docs/OPERATIONS.md recommends
+        "STRIPE_WEBHOOK_SECRETS": events.SECRET,
+        "PYTHONPATH": str(ROOT),
+        **extra,
+    }
+
+
+def fmt_table(results: list[Result]) -> str:
+    lines = [
+        "| workload | requests/s | p50 ms | p99 ms | p99/p50 | 2xx | 4xx | 5xx | socket errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.name} | {r.rps:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | "
+            f"{r.p99_ms / r.p50_ms:.2f} | {r.s2xx} | {r.s4xx} | {r.s5xx} | {r.socket_errors} |"
+        )
+    return "\n".join(lines)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, pg: PrivatePostgres, workdir: Path) -> None:
+        self.args = args
+        self.pg = pg
+        self.workdir = workdir
+        self.db = pg.connect()
+
+    def wrk(self, name: str, server: Gunicorn, file: Path, *, cycle: bool) -> Result:
+        result = run_wrk(
+            name,
+            server.base_url,
+            file,
+            seconds=self.args.seconds,
+            connections=self.args.connections,
+            threads=self.args.threads,
+            cycle=cycle,
+        )
+        print(
+            f"  {name}: {result.rps:.0f} req/s, p50 {result.p50_ms:.1f} ms, "
+            f"p99 {result.p99_ms:.1f} ms, 2xx {result.s2xx}, 4xx {result.s4xx}, "
+            f"5xx {result.s5xx}",
+            flush=True,
+        )
+        if result.exhausted:
+            raise RuntimeError(f"{name}: ran out of unique events; raise --unique-factor")
+        return result
+
+    def requests(self, name: str, url_path: str, bodies, secret: str = events.SECRET) -> Path:
+        path = self.workdir / f"{name}.requests"
+        events.write_requests(path, url_path, bodies, secret)
+        return path
+
+    def throughput(self, server: Gunicorn) -> dict:
+        a = self.args
+        print("warm-up", flush=True)
+        warm = self.requests(
+            "warm",
+            events.WEBHOOK,
+            (b for b in events.bodies("w", 400)),
+        )
+        run_wrk("warm", server.base_url, warm, seconds=2, connections=a.connections,
+                threads=a.threads, cycle=True)  # fmt: skip
+        floor_file = self.requests("floor", events.FLOOR, events.bodies("f", 2000))
+        warm_naive = self.requests("warm-naive", events.NAIVE, events.bodies("wn", 400))
+        run_wrk("warm", server.base_url, warm_naive, seconds=2, connections=a.connections,
+                threads=a.threads, cycle=True)  # fmt: skip
+
+        print("workloads", flush=True)
+        floor = self.wrk("framework floor (read body)", server, floor_file, cycle=True)
+        # Unique workloads never repeat an event: size them from the floor, which bounds them.
+        unique_count = int(floor.rps * a.seconds * a.unique_factor) + 1000
+        naive_file = self.requests("naive", events.NAIVE, events.bodies("n", unique_count))
+        naive = self.wrk("naive receiver (verify + get_or_create)", server, naive_file, cycle=False)
+        (naive_rows,) = self.db.execute(
+            "SELECT count(*) FROM bench_naiveevent WHERE stripe_id LIKE 'evt\\_n%%'"
+        ).fetchone()
+
+        unique_file = self.requests("unique", events.WEBHOOK, events.bodies("u", unique_count))
+        unique = self.wrk("bootwebhooks: unique events", server, unique_file, cycle=False)
+        stored = self.db.execute(
+            "SELECT status, count(*) FROM inbox_webhookevent WHERE stripe_id LIKE 'evt\\_u%%' "
+            "GROUP BY status"
+        ).fetchall()
+
+        dup_bodies = [
+            row[0].encode()
+            for row in self.db.execute(
+                "SELECT body FROM inbox_webhookevent WHERE stripe_id LIKE 'evt\\_u%%' "
+                "ORDER BY id LIMIT %s",
+                [a.duplicate_pool],
+            )
+        ]
+        dup_file = self.requests("duplicates", events.WEBHOOK, dup_bodies)
+        duplicates = self.wrk("bootwebhooks: duplicates", server, dup_file, cycle=True)
+
+        bad_file = self.requests(
+            "bad", events.WEBHOOK, events.bodies("b", 2000), secret=events.WRONG_SECRET
+        )
+        before = write_snapshot(self.db)
+        bad = self.wrk("bootwebhooks: bad signatures", server, bad_file, cycle=True)
+        after = write_snapshot(self.db)
+        bad_writes = {k: after[k] - before[k] for k in before}
+
+        results = [floor, naive, unique, duplicates, bad]
+        ratios = {
+            "unique / naive": unique.rps / naive.rps,
+            "duplicates / floor": duplicates.rps / floor.rps,
+            "bad signatures / floor": bad.rps / floor.rps,
+        }
+        tails = {r.name: r.p99_ms / r.p50_ms for r in results}
+        bad_db_writes = (
+            bad_writes["tuples_inserted"] + bad_writes["tuples_updated"]
+            + bad_writes["tuples_deleted"] + bad_writes["events"] + bad_writes["attempts"]
+        )  # fmt: skip
+        goals = [
+            ("full processing >= 1.0x naive", ratios["unique / naive"] >= 1.0,
+             f"{ratios['unique / naive']:.2f}x"),
+            ("duplicates >= 0.6x floor", ratios["duplicates / floor"] >= 0.6,
+             f"{ratios['duplicates / floor']:.2f}x"),
+            ("bad signatures >= 0.8x floor", ratios["bad signatures / floor"] >= 0.8,
+             f"{ratios['bad signatures / floor']:.2f}x"),
+            ("bad signatures: zero database writes", bad_db_writes == 0
+             and bad_writes["sessions"] == 0,
+             f"{bad_db_writes} rows written, {bad_writes['sessions']} sessions opened"),
+            *[
+                (f"p99 < 4x p50 ({name})", tails[name] < 4, f"{tails[name]:.2f}x")
+                for name in tails
+            ],
+            ("unique workloads: only 2xx", unique.s4xx + unique.s5xx + naive.s4xx + naive.s5xx == 0,
+             f"{unique.s4xx + unique.s5xx + naive.s4xx + naive.s5xx} non-2xx"),
+            ("duplicates: only 2xx", duplicates.s4xx + duplicates.s5xx == 0,
+             f"{duplicates.s4xx + duplicates.s5xx} non-2xx"),
+            ("bad signatures: only 400", bad.s2xx + bad.s5xx == 0 and bad.s4xx == bad.requests,
+             f"{bad.s4xx} of {bad.requests} were 4xx"),
+        ]  # fmt: skip
+        return {
+            "results": results,
+            "ratios": ratios,
+            "goals": goals,
+            "unique_stored": dict(stored),
+            "naive_rows": naive_rows,
+            "bad_signature_db_delta": bad_writes,
+        }
+
+    def handled_throughput(self, server: Gunicorn) -> Result:
+        """Unique events through dispatch (a one-row bench handler): the path real handlers take."""
+        count = int(self.floor_rps * self.args.seconds * self.args.unique_factor) + 1000
+        file = self.requests("handled", events.WEBHOOK, events.bodies("h", count))
+        return self.wrk("bootwebhooks: unique, bench handler (dispatch path)", server, file, cycle=False)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=15, help="per workload (default 15)")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (2 x cores)")
+    parser.add_argument("--unique-factor", type=float, default=1.3,
+                        help="unique events generated per (floor req/s x seconds)")  # fmt: skip
+    parser.add_argument("--duplicate-pool", type=int, default=2000)
+    parser.add_argument("--skip-reliability", action="store_true")
+    parser.add_argument("--only-reliability", action="store_true")
+    parser.add_argument("--reliability-events", type=int, default=3000)
+    parser.add_argument("--malformed-examples", type=int, default=1500)
+    args = parser.parse_args()
+
+    ensure_tools()
+    # SIGTERM/SIGHUP unwind like Ctrl-C, so the ExitStack below stops what we started.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: sys.exit(130))
+    OUT.mkdir(parents=True, exist_ok=True)
+    report: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    with ExitStack() as stack:
+        workdir = Path(tempfile.mkdtemp(prefix="bootwebhooks-bench-"))
+        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        pg = PrivatePostgres(free_port(5544))
+        stack.callback(pg.destroy)
+        print(f"private PostgreSQL on 127.0.0.1:{pg.port} in {pg.root}", flush=True)
+        pg.create()
+        env = server_env(pg.url)
+        subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v0"],
+                       cwd=ROOT, env=env, check=True)  # fmt: skip
+        bench = Bench(args, pg, workdir)
+        stack.callback(bench.db.close)
+        log = OUT / "gunicorn.log"
+        log.write_bytes(b"")
+
+        if not args.only_reliability:
+            server = Gunicorn(free_port(8100), args.workers, env, log)
+            stack.callback(server.stop)
+            server.start()
+            print(f"gunicorn on {server.base_url}, {args.workers} sync workers", flush=True)
+            tp = bench.throughput(server)
+            server.stop()
+            bench.floor_rps = tp["results"][0].rps
+            report["throughput"] = {
+                **{k: v for k, v in tp.items() if k not in ("results", "goals")},
+                "results": [r.as_dict() for r in tp["results"]],
+                "goals": [{"goal": g, "pass": p, "measured": m} for g, p, m in tp["goals"]],
+            }
+        else:
+            bench.floor_rps = 1500.0
+
+        handled_env = server_env(pg.url, BENCH_EFFECT_HANDLER="1")
+        handled = Gunicorn(free_port(8200), args.workers, handled_env, log)
+        stack.callback(handled.stop)
+        handled.start()
+        if not args.only_reliability:
+            h = bench.handled_throughput(handled)
+            report["throughput"]["results"].append(h.as_dict())
+            tp["results"].append(h)
+        if not args.skip_reliability:
+            slow_env = server_env(pg.url, BENCH_EFFECT_HANDLER="1", BENCH_HANDLER_DELAY_MS="5")
+            handled.stop()
+            handled.env = slow_env
+            handled.start()
+            report["reliability"] = reliability.run_all(
+                pg, handled, bench.db, events_per_run=args.reliability_events,
+                malformed_examples=args.malformed_examples,
+            )  # fmt: skip
+
+    text = render(report, args)
+    print("\n" + text)
+    (OUT / "latest.md").write_text(text)
+    (OUT / "latest.json").write_text(json.dumps(report, indent=2, default=str))
+    print(f"\nwritten {OUT / 'latest.md'} and latest.json")
+    failed = [g for g in report.get("throughput", {}).get("goals", []) if not g["pass"]]
+    failed += [r for r in report.get("reliability", {}).get("runs", []) if not r["pass"]]
+    return 1 if failed else 0
+
+
+def render(report: dict, args: argparse.Namespace) -> str:
+    parts = [
+        f"Run started {report['started']}: {args.workers} gunicorn sync workers, wrk "
+        f"{args.threads} threads x {args.connections} connections, {args.seconds} s a workload."
+    ]
+    tp = report.get("throughput")
+    if tp:
+        results = [Result(**{k: v for k, v in r.items() if k != "rps"}) for r in tp["results"]]
+        parts.append(fmt_table(results))
+        parts.append("| ratio | measured |\n| --- | ---: |\n" + "\n".join(
+            f"| {k} | {v:.2f}x |" for k, v in tp["ratios"].items()))  # fmt: skip
+        parts.append("| goal | measured | result |\n| --- | --- | --- |\n" + "\n".join(
+            f"| {g['goal']} | {g['measured']} | {'PASS' if g['pass'] else 'FAIL'} |"
+            for g in tp["goals"]))  # fmt: skip
+        parts.append(
+            f"Unique events stored by status: {tp['unique_stored']}; naive rows: {tp['naive_rows']}."
+            f"\nBad-signature workload, database delta: {tp['bad_signature_db_delta']}."
+        )
+    rel = report.get("reliability")
+    if rel:
+        parts.append(reliability.render(rel))
+    return "\n\n".join(parts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

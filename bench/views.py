@@ -1,0 +1,43 @@
+"""The two baselines, served by the same gunicorn and middleware as the product."""
+
+import json
+
+import stripe
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from bench.models import NaiveEvent
+
+
+@csrf_exempt
+def floor(request: HttpRequest) -> HttpResponse:
+    """The framework floor: read the body, answer. No signature, no database."""
+    request.body  # noqa: B018  (reading it is the point)
+    return HttpResponse(b"ok")
+
+
+@csrf_exempt
+@require_POST
+def naive_receiver(request: HttpRequest) -> HttpResponse:
+    """What a tutorial writes: verify with stripe-python, `get_or_create` one row per event id.
+
+    It uses the SDK's bare verifier rather than `Webhook.construct_event`, which also builds a
+    StripeObject tree: the cheaper choice makes the baseline harder to beat, not easier.
+    """
+    payload = request.body.decode()
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload,
+            request.headers.get("Stripe-Signature", ""),
+            settings.STRIPE_WEBHOOK_SECRETS[0],
+            tolerance=settings.STRIPE_WEBHOOK_TOLERANCE,
+        )
+    except stripe.SignatureVerificationError:
+        return HttpResponse(status=400)
+    event = json.loads(payload)
+    NaiveEvent.objects.get_or_create(
+        stripe_id=event["id"], defaults={"type": event["type"], "body": payload}
+    )
+    return HttpResponse(b"ok")
