@@ -1,4 +1,4 @@
-"""The benchmark and reliability harness (issue 7). Run it with `make bench`; see docs/BENCHMARKS.md.
+"""The benchmark and reliability harness (issue 7): `make bench`, see docs/BENCHMARKS.md.
 
 As a Django app (label `bench`, installed only by `bench.settings`) it adds the two baselines
 (a framework floor and a naive receiver) and an optional handler whose effect rows let the

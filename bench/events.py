@@ -20,6 +20,17 @@ WRONG_SECRET = "whsec_bench_not_the_configured_secret_000000"
 WEBHOOK = "/webhooks/stripe/"
 NAIVE = "/bench/naive/"
 FLOOR = "/bench/floor/"
+DRF_FLOOR = "/bench/drf-floor/"
+# Every type member_events() produces: the bench handler applies all of them.
+EFFECT_TYPES = (
+    "customer.created",
+    "checkout.session.completed",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "invoice.paid",
+    "charge.refunded",
+)
 
 
 def signature_header(body: bytes, secret: str = SECRET, timestamp: int | None = None) -> str:
@@ -65,7 +76,8 @@ def member_events(prefix: str, n: int, now: int) -> list[dict[str, Any]]:
         )
         events[-1]["data"]["previous_attributes"] = {"cancel_at_period_end": False}
         ended = {**cancelling, "status": "canceled", "ended_at": now + 2 * MONTH}
-        events.append(event("customer.subscription.deleted", ended, key=key, created=now + 2 * MONTH))
+        deleted = event("customer.subscription.deleted", ended, key=key, created=now + 2 * MONTH)
+        events.append(deleted)
     if n % 10 == 0:
         charge = {
             "id": f"ch_{key}",
@@ -94,12 +106,15 @@ def bodies(prefix: str, count: int, now: int | None = None) -> Iterator[bytes]:
         n += 1
 
 
-def write_requests(path: Path, url_path: str, payloads: Iterable[bytes], secret: str = SECRET) -> int:
+def write_requests(
+    path: Path, url_path: str, payloads: Iterable[bytes], secret: str = SECRET
+) -> int:
     """One request a line for replay.lua: `path<TAB>Stripe-Signature<TAB>body`, signed now."""
     t = int(time.time())
     written = 0
     with open(path, "wb") as out:
         for body in payloads:
-            out.write(b"%s\t%s\t%s\n" % (url_path.encode(), signature_header(body, secret, t).encode(), body))
+            header = signature_header(body, secret, t).encode()
+            out.write(b"%s\t%s\t%s\n" % (url_path.encode(), header, body))
             written += 1
     return written

@@ -6,21 +6,12 @@ a database restarted mid-run is likely to land inside a handler.
 
 import time
 
-from django.conf import settings
-
-from bench.models import Effect
 from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.inbox.registry import handles
+from django.conf import settings
 
-EFFECT_TYPES = (
-    "customer.created",
-    "checkout.session.completed",
-    "customer.subscription.created",
-    "customer.subscription.updated",
-    "customer.subscription.deleted",
-    "invoice.paid",
-    "charge.refunded",
-)
+from bench.events import EFFECT_TYPES
+from bench.models import Effect
 
 
 @handles(*EFFECT_TYPES)

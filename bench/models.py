@@ -8,6 +8,9 @@ class NaiveEvent(models.Model):
     type = models.CharField(max_length=100)
     body = models.TextField()
 
+    def __str__(self) -> str:
+        return self.stripe_id
+
 
 class Effect(models.Model):
     """One row each time the bench handler applies an event.
@@ -17,3 +20,6 @@ class Effect(models.Model):
 
     event_id = models.CharField(max_length=255, db_index=True)
     applied_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.event_id} at {self.applied_at}"

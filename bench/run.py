@@ -23,9 +23,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import events, reliability  # noqa: E402
-from bench.servers import ROOT, Gunicorn, PrivatePostgres, free_port, postgres_bindir  # noqa: E402
-from bench.workloads import Result, run_wrk, write_snapshot  # noqa: E402
+from bench import events, reliability
+from bench.servers import ROOT, Gunicorn, PrivatePostgres, free_port, postgres_bindir
+from bench.workloads import Result, run_wrk, write_snapshot
 
 OUT = ROOT / "var" / "bench"
 
@@ -123,6 +123,8 @@ class Bench:
 
         print("workloads", flush=True)
         floor = self.wrk("framework floor (read body)", server, floor_file, cycle=True)
+        drf_file = self.requests("drf-floor", events.DRF_FLOOR, events.bodies("f", 2000))
+        drf_floor = self.wrk("diagnostic: DRF floor (read body)", server, drf_file, cycle=True)
         # Unique workloads never repeat an event: size them from the floor, which bounds them.
         unique_count = int(floor.rps * a.seconds * a.unique_factor) + 1000
         naive_file = self.requests("naive", events.NAIVE, events.bodies("n", unique_count))
@@ -157,13 +159,14 @@ class Bench:
         after = write_snapshot(self.db)
         bad_writes = {k: after[k] - before[k] for k in before}
 
-        results = [floor, naive, unique, duplicates, bad]
+        results = [floor, drf_floor, naive, unique, duplicates, bad]
         ratios = {
+            "diagnostic: DRF floor / floor": drf_floor.rps / floor.rps,
             "unique / naive": unique.rps / naive.rps,
             "duplicates / floor": duplicates.rps / floor.rps,
             "bad signatures / floor": bad.rps / floor.rps,
         }
-        tails = {r.name: r.p99_ms / r.p50_ms for r in results}
+        tails = {r.name: r.p99_ms / r.p50_ms for r in results if r is not drf_floor}
         bad_db_writes = (
             bad_writes["tuples_inserted"] + bad_writes["tuples_updated"]
             + bad_writes["tuples_deleted"] + bad_writes["events"] + bad_writes["attempts"]
@@ -201,12 +204,18 @@ class Bench:
     def handled_throughput(self, server: Gunicorn) -> Result:
         """Unique events through dispatch (a one-row bench handler): the path real handlers take."""
         count = int(self.floor_rps * self.args.seconds * self.args.unique_factor) + 1000
+        warm = self.requests("handled-warm", events.WEBHOOK, events.bodies("hw", 400))
+        run_wrk("warm", server.base_url, warm, seconds=2, connections=self.args.connections,
+                threads=self.args.threads, cycle=True)  # fmt: skip
         file = self.requests("handled", events.WEBHOOK, events.bodies("h", count))
-        return self.wrk("bootwebhooks: unique, bench handler (dispatch path)", server, file, cycle=False)
+        name = "bootwebhooks: unique, bench handler (dispatch path)"
+        return self.wrk(name, server, file, cycle=False)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=int, default=15, help="per workload (default 15)")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
@@ -271,7 +280,7 @@ def main() -> int:
             handled.env = slow_env
             handled.start()
             report["reliability"] = reliability.run_all(
-                pg, handled, bench.db, events_per_run=args.reliability_events,
+                pg, handled, events_per_run=args.reliability_events,
                 malformed_examples=args.malformed_examples,
             )  # fmt: skip
 
@@ -300,7 +309,8 @@ def render(report: dict, args: argparse.Namespace) -> str:
             f"| {g['goal']} | {g['measured']} | {'PASS' if g['pass'] else 'FAIL'} |"
             for g in tp["goals"]))  # fmt: skip
         parts.append(
-            f"Unique events stored by status: {tp['unique_stored']}; naive rows: {tp['naive_rows']}."
+            f"Unique events stored by status: {tp['unique_stored']}; "
+            f"naive rows: {tp['naive_rows']}."
             f"\nBad-signature workload, database delta: {tp['bad_signature_db_delta']}."
         )
     rel = report.get("reliability")

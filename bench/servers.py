@@ -4,6 +4,7 @@ Nothing here touches a server it did not start: the cluster lives in a fresh tem
 directory on a free port, and gunicorn binds a free port on 127.0.0.1.
 """
 
+import contextlib
 import glob
 import os
 import shutil
@@ -76,7 +77,9 @@ class PrivatePostgres:
                   self.dbname)  # fmt: skip
 
     def start(self) -> None:
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c max_connections=200"
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c max_connections=200"
+        )
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
                   "-o", options, "start")  # fmt: skip
         self.running = True
@@ -134,7 +137,8 @@ class Gunicorn:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}; see {self.log}")
+                code = self.process.returncode
+                raise RuntimeError(f"gunicorn exited with {code}; see {self.log}")
             if len(self.worker_pids()) == self.workers and self._answers():
                 return
             time.sleep(0.2)
@@ -143,7 +147,7 @@ class Gunicorn:
     def _answers(self) -> bool:
         request = urllib.request.Request(f"{self.base_url}/bench/floor/", data=b"{}", method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=2) as response:
                 return response.status == 200
         except (urllib.error.URLError, OSError):
             return False
@@ -174,8 +178,6 @@ class Gunicorn:
             self.process.kill()
             self.process.wait()
         for pid in workers:  # only if the master died before reaping them
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process = None

@@ -7,6 +7,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from bench.models import NaiveEvent
 
@@ -16,6 +20,23 @@ def floor(request: HttpRequest) -> HttpResponse:
     """The framework floor: read the body, answer. No signature, no database."""
     request.body  # noqa: B018  (reading it is the point)
     return HttpResponse(b"ok")
+
+
+class DrfFloor(APIView):
+    """Diagnostic, not a goal: the floor as a DRF view with the webhook view's policy.
+
+    The distance between the two floors is what DRF itself costs every webhook answer.
+    """
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []
+    parser_classes = []
+    http_method_names = ["post"]
+
+    def post(self, request: Request) -> Response:
+        request._request.body  # noqa: B018
+        return Response({"ok": True})
 
 
 @csrf_exempt

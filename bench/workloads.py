@@ -62,7 +62,9 @@ def run_wrk(
         s2xx=raw["s2xx"],
         s4xx=raw["s4xx"],
         s5xx=raw["s5xx"] + raw["sother"],
-        socket_errors=raw["connect_errors"] + raw["read_errors"] + raw["write_errors"]
+        socket_errors=raw["connect_errors"]
+        + raw["read_errors"]
+        + raw["write_errors"]
         + raw["timeouts"],
         exhausted=raw["exhausted"],
     )
@@ -82,7 +84,8 @@ def flush_stats(conn) -> None:
     """
     conn.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND backend_type = 'client backend'"
     )
     conn.execute("SELECT pg_sleep(0.3)")
     conn.execute("SELECT pg_stat_clear_snapshot()")
