@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,9 +26,34 @@ if __package__ in (None, ""):  # `python bench/run.py`
 
 from bench import events, reliability
 from bench.servers import ROOT, Gunicorn, PrivatePostgres, free_port, postgres_bindir
-from bench.workloads import Result, run_wrk, write_snapshot
+from bench.workloads import Result, flush_stats, run_wrk, write_snapshot
 
 OUT = ROOT / "var" / "bench"
+FLOOR = "framework floor (read body)"
+DRF = "diagnostic: DRF floor (read body)"
+NAIVE = "naive receiver (verify + get_or_create)"
+UNIQUE = "bootwebhooks: unique events"
+DUP = "bootwebhooks: duplicates"
+BAD = "bootwebhooks: bad signatures"
+HANDLED = "bootwebhooks: unique, bench handler (dispatch path)"
+
+
+def combine(results: list[Result]) -> Result:
+    """One workload over several rounds: total requests over total time, median latencies."""
+    return Result(
+        name=results[0].name,
+        requests=sum(r.requests for r in results),
+        seconds=sum(r.seconds for r in results),
+        p50_ms=statistics.median(r.p50_ms for r in results),
+        p90_ms=statistics.median(r.p90_ms for r in results),
+        p99_ms=statistics.median(r.p99_ms for r in results),
+        max_ms=max(r.max_ms for r in results),
+        s2xx=sum(r.s2xx for r in results),
+        s4xx=sum(r.s4xx for r in results),
+        s5xx=sum(r.s5xx for r in results),
+        socket_errors=sum(r.socket_errors for r in results),
+        exhausted=sum(r.exhausted for r in results),
+    )
 
 
 def ensure_tools() -> None:
@@ -106,67 +132,81 @@ class Bench:
         events.write_requests(path, url_path, bodies, secret)
         return path
 
-    def throughput(self, server: Gunicorn) -> dict:
+    def warm_up(self, server: Gunicorn, *paths: str) -> None:
+        for n, url_path in enumerate(paths):
+            file = self.requests(f"warm{n}", url_path, events.bodies(f"w{n}x", 400))
+            run_wrk("warm", server.base_url, file, seconds=2, connections=self.args.connections,
+                    threads=self.args.threads, cycle=True)  # fmt: skip
+
+    def round(self, server: Gunicorn, r: int) -> dict:
+        """Every workload once, back to back, so their ratios share the machine's weather."""
         a = self.args
-        print("warm-up", flush=True)
-        warm = self.requests(
-            "warm",
-            events.WEBHOOK,
-            (b for b in events.bodies("w", 400)),
-        )
-        run_wrk("warm", server.base_url, warm, seconds=2, connections=a.connections,
-                threads=a.threads, cycle=True)  # fmt: skip
+        print(f"round {r}", flush=True)
+        out: dict = {}
         floor_file = self.requests("floor", events.FLOOR, events.bodies("f", 2000))
-        warm_naive = self.requests("warm-naive", events.NAIVE, events.bodies("wn", 400))
-        run_wrk("warm", server.base_url, warm_naive, seconds=2, connections=a.connections,
-                threads=a.threads, cycle=True)  # fmt: skip
-
-        print("workloads", flush=True)
-        floor = self.wrk("framework floor (read body)", server, floor_file, cycle=True)
+        out["floor"] = self.wrk(FLOOR, server, floor_file, cycle=True)
         drf_file = self.requests("drf-floor", events.DRF_FLOOR, events.bodies("f", 2000))
-        drf_floor = self.wrk("diagnostic: DRF floor (read body)", server, drf_file, cycle=True)
+        out["drf"] = self.wrk(DRF, server, drf_file, cycle=True)
         # Unique workloads never repeat an event: size them from the floor, which bounds them.
-        unique_count = int(floor.rps * a.seconds * a.unique_factor) + 1000
-        naive_file = self.requests("naive", events.NAIVE, events.bodies("n", unique_count))
-        naive = self.wrk("naive receiver (verify + get_or_create)", server, naive_file, cycle=False)
-        (naive_rows,) = self.db.execute(
-            "SELECT count(*) FROM bench_naiveevent WHERE stripe_id LIKE 'evt\\_n%%'"
-        ).fetchone()
-
-        unique_file = self.requests("unique", events.WEBHOOK, events.bodies("u", unique_count))
-        unique = self.wrk("bootwebhooks: unique events", server, unique_file, cycle=False)
-        stored = self.db.execute(
-            "SELECT status, count(*) FROM inbox_webhookevent WHERE stripe_id LIKE 'evt\\_u%%' "
-            "GROUP BY status"
-        ).fetchall()
-
+        unique_count = int(out["floor"].rps * a.seconds * a.unique_factor) + 1000
+        naive_bodies = events.bodies(f"n{r}x", unique_count)
+        out["naive"] = self.wrk(
+            NAIVE, server, self.requests("naive", events.NAIVE, naive_bodies), cycle=False
+        )
+        unique_bodies = events.bodies(f"u{r}x", unique_count)
+        out["unique"] = self.wrk(
+            UNIQUE, server, self.requests("unique", events.WEBHOOK, unique_bodies), cycle=False
+        )
         dup_bodies = [
             row[0].encode()
             for row in self.db.execute(
-                "SELECT body FROM inbox_webhookevent WHERE stripe_id LIKE 'evt\\_u%%' "
-                "ORDER BY id LIMIT %s",
-                [a.duplicate_pool],
+                "SELECT body FROM inbox_webhookevent WHERE stripe_id LIKE %s ORDER BY id LIMIT %s",
+                [f"evt\\_u{r}x%", a.duplicate_pool],
             )
         ]
-        dup_file = self.requests("duplicates", events.WEBHOOK, dup_bodies)
-        duplicates = self.wrk("bootwebhooks: duplicates", server, dup_file, cycle=True)
-
+        hot_before = self.hot_updates()
+        out["dup"] = self.wrk(
+            DUP, server, self.requests("duplicates", events.WEBHOOK, dup_bodies), cycle=True
+        )
+        hot_after = self.hot_updates()
+        out["dup_updates"] = [
+            after - before for after, before in zip(hot_after, hot_before, strict=True)
+        ]
         bad_file = self.requests(
             "bad", events.WEBHOOK, events.bodies("b", 2000), secret=events.WRONG_SECRET
         )
         before = write_snapshot(self.db)
-        bad = self.wrk("bootwebhooks: bad signatures", server, bad_file, cycle=True)
+        out["bad"] = self.wrk(BAD, server, bad_file, cycle=True)
         after = write_snapshot(self.db)
-        bad_writes = {k: after[k] - before[k] for k in before}
+        out["bad_writes"] = {k: after[k] - before[k] for k in before}
+        return out
 
-        results = [floor, drf_floor, naive, unique, duplicates, bad]
-        ratios = {
-            "diagnostic: DRF floor / floor": drf_floor.rps / floor.rps,
-            "unique / naive": unique.rps / naive.rps,
-            "duplicates / floor": duplicates.rps / floor.rps,
-            "bad signatures / floor": bad.rps / floor.rps,
+    def hot_updates(self) -> tuple[int, int]:
+        """(updates, HOT updates) of the event table; stats flushed first."""
+        flush_stats(self.db)
+        return self.db.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+            "WHERE relname = 'inbox_webhookevent'"
+        ).fetchone()
+
+    def throughput(self, server: Gunicorn) -> dict:
+        a = self.args
+        print("warm-up", flush=True)
+        self.warm_up(server, events.WEBHOOK, events.NAIVE)
+        rounds = [self.round(server, r) for r in range(1, a.rounds + 1)]
+        keys = ["floor", "drf", "naive", "unique", "dup", "bad"]
+        results = {k: combine([rd[k] for rd in rounds]) for k in keys}
+        per_round = {
+            "diagnostic: DRF floor / floor": [rd["drf"].rps / rd["floor"].rps for rd in rounds],
+            "unique / naive": [rd["unique"].rps / rd["naive"].rps for rd in rounds],
+            "duplicates / floor": [rd["dup"].rps / rd["floor"].rps for rd in rounds],
+            "bad signatures / floor": [rd["bad"].rps / rd["floor"].rps for rd in rounds],
         }
-        tails = {r.name: r.p99_ms / r.p50_ms for r in results if r is not drf_floor}
+        ratios = {k: statistics.median(v) for k, v in per_round.items()}
+        bad_writes = {k: sum(rd["bad_writes"][k] for rd in rounds) for k in rounds[0]["bad_writes"]}
+        dup_updates = [sum(rd["dup_updates"][i] for rd in rounds) for i in (0, 1)]
+        tails = {results[k].name: results[k].p99_ms / results[k].p50_ms for k in keys if k != "drf"}
+        unique, naive, dup, bad = (results[k] for k in ("unique", "naive", "dup", "bad"))
         bad_db_writes = (
             bad_writes["tuples_inserted"] + bad_writes["tuples_updated"]
             + bad_writes["tuples_deleted"] + bad_writes["events"] + bad_writes["attempts"]
@@ -187,36 +227,45 @@ class Bench:
             ],
             ("unique workloads: only 2xx", unique.s4xx + unique.s5xx + naive.s4xx + naive.s5xx == 0,
              f"{unique.s4xx + unique.s5xx + naive.s4xx + naive.s5xx} non-2xx"),
-            ("duplicates: only 2xx", duplicates.s4xx + duplicates.s5xx == 0,
-             f"{duplicates.s4xx + duplicates.s5xx} non-2xx"),
+            ("duplicates: only 2xx", dup.s4xx + dup.s5xx == 0,
+             f"{dup.s4xx + dup.s5xx} non-2xx"),
             ("bad signatures: only 400", bad.s2xx + bad.s5xx == 0 and bad.s4xx == bad.requests,
              f"{bad.s4xx} of {bad.requests} were 4xx"),
         ]  # fmt: skip
+        stored = self.db.execute(
+            "SELECT status, count(*) FROM inbox_webhookevent WHERE stripe_id LIKE 'evt\\_u%%' "
+            "GROUP BY status"
+        ).fetchall()
+        (naive_rows,) = self.db.execute(
+            "SELECT count(*) FROM bench_naiveevent WHERE stripe_id LIKE 'evt\\_n%%'"
+        ).fetchone()
         return {
-            "results": results,
+            "results": list(results.values()),
             "ratios": ratios,
+            "ratios_per_round": per_round,
             "goals": goals,
+            "unique_2xx": unique.s2xx,
             "unique_stored": dict(stored),
+            "naive_2xx": naive.s2xx,
             "naive_rows": naive_rows,
             "bad_signature_db_delta": bad_writes,
+            "duplicate_updates": {"updates": dup_updates[0], "hot": dup_updates[1]},
         }
 
     def handled_throughput(self, server: Gunicorn) -> Result:
         """Unique events through dispatch (a one-row bench handler): the path real handlers take."""
         count = int(self.floor_rps * self.args.seconds * self.args.unique_factor) + 1000
-        warm = self.requests("handled-warm", events.WEBHOOK, events.bodies("hw", 400))
-        run_wrk("warm", server.base_url, warm, seconds=2, connections=self.args.connections,
-                threads=self.args.threads, cycle=True)  # fmt: skip
+        self.warm_up(server, events.WEBHOOK)
         file = self.requests("handled", events.WEBHOOK, events.bodies("h", count))
-        name = "bootwebhooks: unique, bench handler (dispatch path)"
-        return self.wrk(name, server, file, cycle=False)
+        return self.wrk(HANDLED, server, file, cycle=False)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=int, default=15, help="per workload (default 15)")
+    parser.add_argument("--seconds", type=int, default=8, help="per workload and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of all workloads")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (2 x cores)")
@@ -234,7 +283,10 @@ def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: sys.exit(130))
     OUT.mkdir(parents=True, exist_ok=True)
-    report: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    report: dict = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average_before": os.getloadavg(),
+    }
     with ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="bootwebhooks-bench-"))
         stack.callback(shutil.rmtree, workdir, ignore_errors=True)
@@ -284,6 +336,7 @@ def main() -> int:
                 malformed_examples=args.malformed_examples,
             )  # fmt: skip
 
+    report["load_average_after"] = os.getloadavg()
     text = render(report, args)
     print("\n" + text)
     (OUT / "latest.md").write_text(text)
@@ -297,20 +350,28 @@ def main() -> int:
 def render(report: dict, args: argparse.Namespace) -> str:
     parts = [
         f"Run started {report['started']}: {args.workers} gunicorn sync workers, wrk "
-        f"{args.threads} threads x {args.connections} connections, {args.seconds} s a workload."
+        f"{args.threads} threads x {args.connections} connections, {args.rounds} rounds of "
+        f"{args.seconds} s per workload. Load average (1/5/15 min) before "
+        f"{'/'.join(f'{x:.2f}' for x in report['load_average_before'])}, after "
+        f"{'/'.join(f'{x:.2f}' for x in report['load_average_after'])}."
     ]
     tp = report.get("throughput")
     if tp:
         results = [Result(**{k: v for k, v in r.items() if k != "rps"}) for r in tp["results"]]
         parts.append(fmt_table(results))
-        parts.append("| ratio | measured |\n| --- | ---: |\n" + "\n".join(
-            f"| {k} | {v:.2f}x |" for k, v in tp["ratios"].items()))  # fmt: skip
+        parts.append("| ratio (median of rounds) | measured | per round |\n| --- | ---: | --- |\n"
+            + "\n".join(f"| {k} | {v:.2f}x | "
+                        + ", ".join(f"{x:.2f}" for x in tp["ratios_per_round"][k]) + " |"
+                        for k, v in tp["ratios"].items()))  # fmt: skip
         parts.append("| goal | measured | result |\n| --- | --- | --- |\n" + "\n".join(
             f"| {g['goal']} | {g['measured']} | {'PASS' if g['pass'] else 'FAIL'} |"
             for g in tp["goals"]))  # fmt: skip
         parts.append(
-            f"Unique events stored by status: {tp['unique_stored']}; "
-            f"naive rows: {tp['naive_rows']}."
+            f"Unique events: {tp['unique_2xx']} answered 2xx, stored by status "
+            f"{tp['unique_stored']}; naive receiver: {tp['naive_2xx']} answered 2xx, "
+            f"{tp['naive_rows']} rows (a few more rows than 2xx = requests in flight at the end)."
+            f"\nDuplicates: {tp['duplicate_updates']['updates']} row updates, of which "
+            f"{tp['duplicate_updates']['hot']} HOT (no index maintenance)."
             f"\nBad-signature workload, database delta: {tp['bad_signature_db_delta']}."
         )
     rel = report.get("reliability")
