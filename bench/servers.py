@@ -94,6 +94,12 @@ class PrivatePostgres:
         time.sleep(down_seconds)
         self.start()
 
+    def postmaster_pid(self) -> int | None:
+        try:
+            return int((self.data / "postmaster.pid").read_text().split()[0])
+        except (FileNotFoundError, IndexError, ValueError):
+            return None
+
     def destroy(self) -> None:
         if self.running:
             try:

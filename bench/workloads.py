@@ -1,7 +1,10 @@
 """wrk runs and the database counters that go with them."""
 
 import json
+import os
+import resource
 import subprocess
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,6 +25,7 @@ class Result:
     s5xx: int
     socket_errors: int
     exhausted: int
+    other_cpu: float = 0.0  # cores busy outside the bench's processes (a shared machine)
 
     @property
     def rps(self) -> float:
@@ -29,6 +33,35 @@ class Result:
 
     def as_dict(self) -> dict:
         return {**asdict(self), "rps": round(self.rps, 1)}
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def busy_ticks() -> int:
+    """CPU ticks the whole machine spent not idle (steal included: the host took them)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return user + nice + system + irq + softirq + steal
+
+
+def tree_ticks(roots: list[int]) -> dict[int, int]:
+    """utime + stime of each process under `roots` (the bench, gunicorn, wrk, postgres)."""
+    seen: dict[int, int] = {}
+    stack = list(roots)
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        after_name = stat.rsplit(")", 1)[1].split()
+        seen[pid] = int(after_name[11]) + int(after_name[12])
+        stack.extend(int(c) for c in children)
+    return seen
 
 
 def run_wrk(
@@ -40,13 +73,27 @@ def run_wrk(
     connections: int,
     threads: int,
     cycle: bool,
+    own_roots: list[int] | None = None,
 ) -> Result:
     cmd = [
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
         "-s", str(REPLAY_LUA), base_url, "--",
         str(request_file), str(threads), "cycle" if cycle else "once",
     ]  # fmt: skip
+    roots = [os.getpid(), *(own_roots or [])]
+    busy_before, ours_before = busy_ticks(), tree_ticks(roots)
+    reaped_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    elapsed = time.monotonic() - started
+    reaped_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy_after, ours_after = busy_ticks(), tree_ticks(roots)
+    # wrk is gone by now: its CPU shows up in our reaped children's usage instead.
+    wrk_cpu = (reaped_after.ru_utime + reaped_after.ru_stime) - (
+        reaped_before.ru_utime + reaped_before.ru_stime
+    )
+    ours = sum(t - ours_before.get(pid, 0) for pid, t in ours_after.items()) / TICKS + wrk_cpu
+    other_cpu = max(0.0, ((busy_after - busy_before) / TICKS - ours) / elapsed)
     line = next((x for x in out.splitlines() if x.startswith("BENCH_JSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no result:\n{out}")
@@ -67,6 +114,7 @@ def run_wrk(
         + raw["write_errors"]
         + raw["timeouts"],
         exhausted=raw["exhausted"],
+        other_cpu=other_cpu,
     )
 
 
