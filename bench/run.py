@@ -54,6 +54,7 @@ def combine(results: list[Result]) -> Result:
         socket_errors=sum(r.socket_errors for r in results),
         exhausted=sum(r.exhausted for r in results),
         other_cpu=statistics.mean(r.other_cpu for r in results),
+        server_cpu_ms=statistics.median(r.server_cpu_ms for r in results),
     )
 
 
@@ -90,14 +91,15 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
 
 def fmt_table(results: list[Result]) -> str:
     lines = [
-        "| workload | requests/s | p50 ms | p99 ms | p99/p50 | 2xx | 4xx | 5xx | socket errors "
-        "| other load (cores) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| workload | requests/s | p50 ms | p99 ms | p99/p50 | server CPU ms/req | 2xx | 4xx "
+        "| 5xx | socket errors | other load (cores) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         lines.append(
             f"| {r.name} | {r.rps:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | "
-            f"{r.p99_ms / r.p50_ms:.2f} | {r.s2xx} | {r.s4xx} | {r.s5xx} | {r.socket_errors} | "
+            f"{r.p99_ms / r.p50_ms:.2f} | {r.server_cpu_ms:.2f} | {r.s2xx} | {r.s4xx} | "
+            f"{r.s5xx} | {r.socket_errors} | "
             f"{r.other_cpu:.2f} |"
         )
     return "\n".join(lines)
@@ -125,7 +127,8 @@ class Bench:
         print(
             f"  {name}: {result.rps:.0f} req/s, p50 {result.p50_ms:.1f} ms, "
             f"p99 {result.p99_ms:.1f} ms, 2xx {result.s2xx}, 4xx {result.s4xx}, "
-            f"5xx {result.s5xx}, other load {result.other_cpu:.2f} cores",
+            f"5xx {result.s5xx}, server CPU {result.server_cpu_ms:.2f} ms/req, "
+            f"other load {result.other_cpu:.2f} cores",
             flush=True,
         )
         if result.exhausted:
@@ -214,6 +217,14 @@ class Bench:
             "bad signatures / floor": [rd["bad"].rps / rd["floor"].rps for rd in rounds],
         }
         ratios = {k: statistics.median(v) for k, v in per_round.items()}
+        # Server CPU per request barely moves with other tenants' load: the same comparisons
+        # as capacity if CPU were the only limit (naive cost / our cost, floor cost / ours).
+        cpu = {k: statistics.median(rd[k].server_cpu_ms for rd in rounds) for k in keys}
+        cpu_ratios = {
+            "unique / naive": cpu["naive"] / cpu["unique"],
+            "duplicates / floor": cpu["floor"] / cpu["dup"],
+            "bad signatures / floor": cpu["floor"] / cpu["bad"],
+        }
         bad_writes = {k: sum(rd["bad_writes"][k] for rd in rounds) for k in rounds[0]["bad_writes"]}
         dup_updates = [sum(rd["dup_updates"][i] for rd in rounds) for i in (0, 1)]
         tails = {results[k].name: results[k].p99_ms / results[k].p50_ms for k in keys if k != "drf"}
@@ -254,6 +265,7 @@ class Bench:
             "results": list(results.values()),
             "ratios": ratios,
             "ratios_per_round": per_round,
+            "cpu_ratios": cpu_ratios,
             "goals": goals,
             "unique_2xx": unique.s2xx,
             "unique_stored": dict(stored),
@@ -373,6 +385,9 @@ def render(report: dict, args: argparse.Namespace) -> str:
             + "\n".join(f"| {k} | {v:.2f}x | "
                         + ", ".join(f"{x:.2f}" for x in tp["ratios_per_round"][k]) + " |"
                         for k, v in tp["ratios"].items()))  # fmt: skip
+        parts.append("| same ratio from server CPU per request (diagnostic) | measured |\n"
+            "| --- | ---: |\n" + "\n".join(f"| {k} | {v:.2f}x |"
+                                        for k, v in tp["cpu_ratios"].items()))  # fmt: skip
         parts.append("| goal | measured | result |\n| --- | --- | --- |\n" + "\n".join(
             f"| {g['goal']} | {g['measured']} | {'PASS' if g['pass'] else 'FAIL'} |"
             for g in tp["goals"]))  # fmt: skip

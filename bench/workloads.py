@@ -26,6 +26,7 @@ class Result:
     socket_errors: int
     exhausted: int
     other_cpu: float = 0.0  # cores busy outside the bench's processes (a shared machine)
+    server_cpu_ms: float = 0.0  # gunicorn + PostgreSQL CPU per request, wall clock aside
 
     @property
     def rps(self) -> float:
@@ -92,8 +93,10 @@ def run_wrk(
     wrk_cpu = (reaped_after.ru_utime + reaped_after.ru_stime) - (
         reaped_before.ru_utime + reaped_before.ru_stime
     )
-    ours = sum(t - ours_before.get(pid, 0) for pid, t in ours_after.items()) / TICKS + wrk_cpu
+    deltas = {pid: t - ours_before.get(pid, 0) for pid, t in ours_after.items()}
+    ours = sum(deltas.values()) / TICKS + wrk_cpu
     other_cpu = max(0.0, ((busy_after - busy_before) / TICKS - ours) / elapsed)
+    server_cpu = sum(t for pid, t in deltas.items() if pid != os.getpid()) / TICKS
     line = next((x for x in out.splitlines() if x.startswith("BENCH_JSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no result:\n{out}")
@@ -115,6 +118,7 @@ def run_wrk(
         + raw["timeouts"],
         exhausted=raw["exhausted"],
         other_cpu=other_cpu,
+        server_cpu_ms=server_cpu * 1000 / max(1, raw["requests"]),
     )
 
 
