@@ -215,6 +215,10 @@ class Bench:
             "unique / naive": [rd["unique"].rps / rd["naive"].rps for rd in rounds],
             "duplicates / floor": [rd["dup"].rps / rd["floor"].rps for rd in rounds],
             "bad signatures / floor": [rd["bad"].rps / rd["floor"].rps for rd in rounds],
+            "diagnostic: duplicates / DRF floor": [rd["dup"].rps / rd["drf"].rps for rd in rounds],
+            "diagnostic: bad signatures / DRF floor": [
+                rd["bad"].rps / rd["drf"].rps for rd in rounds
+            ],
         }
         ratios = {k: statistics.median(v) for k, v in per_round.items()}
         # Server CPU per request barely moves with other tenants' load: the same comparisons
@@ -224,6 +228,8 @@ class Bench:
             "unique / naive": cpu["naive"] / cpu["unique"],
             "duplicates / floor": cpu["floor"] / cpu["dup"],
             "bad signatures / floor": cpu["floor"] / cpu["bad"],
+            "diagnostic: duplicates / DRF floor": cpu["drf"] / cpu["dup"],
+            "diagnostic: bad signatures / DRF floor": cpu["drf"] / cpu["bad"],
         }
         bad_writes = {k: sum(rd["bad_writes"][k] for rd in rounds) for k in rounds[0]["bad_writes"]}
         dup_updates = [sum(rd["dup_updates"][i] for rd in rounds) for i in (0, 1)]
