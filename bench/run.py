@@ -35,6 +35,7 @@ NAIVE = "naive receiver (verify + get_or_create)"
 UNIQUE = "bootwebhooks: unique events"
 DUP = "bootwebhooks: duplicates"
 BAD = "bootwebhooks: bad signatures"
+DUP_ASYNC = "diagnostic: duplicates, synchronous_commit=off"
 HANDLED = "bootwebhooks: unique, bench handler (dispatch path)"
 
 
@@ -191,6 +192,29 @@ class Bench:
         out["drf"] = self.wrk(DRF, server, drf_file, cycle=True)
         return out
 
+    def duplicates_without_commit_wait(self, server: Gunicorn) -> Result:
+        """Diagnostic: duplicates with synchronous_commit off, to size the commit's fsync wait.
+
+        Only on the bench's private cluster, and reset right after. A duplicate's one write is
+        its delivery-count UPDATE, which in autocommit waits for the WAL flush.
+        """
+        dup_bodies = [
+            row[0].encode()
+            for row in self.db.execute(
+                "SELECT body FROM inbox_webhookevent WHERE stripe_id LIKE 'evt\\_u1x%%' "
+                "ORDER BY id LIMIT %s",
+                [self.args.duplicate_pool],
+            )
+        ]
+        file = self.requests("duplicates-async", events.WEBHOOK, dup_bodies)
+        self.db.execute("ALTER SYSTEM SET synchronous_commit = off")
+        self.db.execute("SELECT pg_reload_conf()")
+        try:
+            return self.wrk(DUP_ASYNC, server, file, cycle=True)
+        finally:
+            self.db.execute("ALTER SYSTEM RESET synchronous_commit")
+            self.db.execute("SELECT pg_reload_conf()")
+
     def hot_updates(self) -> tuple[int, int]:
         """(updates, HOT updates) of the event table; stats flushed first."""
         flush_stats(self.db)
@@ -208,6 +232,7 @@ class Bench:
                             connections=a.connections, threads=a.threads, cycle=True)  # fmt: skip
         self.floor_rps = calibrate.rps
         rounds = [self.round(server, r) for r in range(1, a.rounds + 1)]
+        async_dup = self.duplicates_without_commit_wait(server)
         keys = ["floor", "drf", "naive", "unique", "dup", "bad"]
         results = {k: combine([rd[k] for rd in rounds]) for k in keys}
         per_round = {
@@ -268,7 +293,7 @@ class Bench:
             "SELECT count(*) FROM bench_naiveevent WHERE stripe_id LIKE 'evt\\_n%%'"
         ).fetchone()
         return {
-            "results": list(results.values()),
+            "results": [*results.values(), async_dup],
             "ratios": ratios,
             "ratios_per_round": per_round,
             "cpu_ratios": cpu_ratios,
