@@ -3,7 +3,9 @@
 Every case is refused by construction (bad or missing signature, stale or future timestamp,
 a signed body that is not a v1 event, a wrong method, an oversized body), so the only right
 answers are 4xx, nothing may be written to the database, and the workers must survive.
-Failures are collected rather than shrunk: the point is the count.
+Failures are collected rather than shrunk: the point is the count. One allowance, counted
+separately: an oversized body may meet a closed connection instead of its 413, because the
+view refuses it by Content-Length without reading it (no 5xx, nothing stored either way).
 """
 
 import http.client
@@ -21,6 +23,7 @@ from bench.servers import Gunicorn
 from bench.workloads import write_snapshot
 
 _serial = itertools.count()
+CLOSED_MID_UPLOAD = {"BrokenPipeError", "ConnectionResetError"}
 
 
 @dataclass
@@ -192,6 +195,7 @@ def run(server: Gunicorn, db, *, examples: int) -> dict:
     answers: Counter = Counter()
     kinds: Counter = Counter()
     wrong: list[str] = []
+    closed_mid_upload: list[str] = []
     workers_before = set(server.worker_pids())
     before = write_snapshot(db)
 
@@ -207,7 +211,13 @@ def run(server: Gunicorn, db, *, examples: int) -> dict:
         answer = send(server, case)
         answers[answer] += 1
         kinds[case.kind] += 1
-        if not answer.startswith("4"):
+        if answer.startswith("4"):
+            pass
+        elif case.kind == "oversized body" and answer in CLOSED_MID_UPLOAD:
+            # The view refuses by Content-Length without reading the body (its documented
+            # 413), so the worker may close the socket while the client is still sending.
+            closed_mid_upload.append(answer)
+        else:
             header = repr(case.header)[:80]
             wrong.append(f"{case.kind}: {answer} for {case.method} {header} {case.body[:80]!r}")
 
@@ -223,7 +233,7 @@ def run(server: Gunicorn, db, *, examples: int) -> dict:
     alive = send(server, Case("good", good, signed(good)))
     sent = sum(answers.values())
     five = sum(v for k, v in answers.items() if k.startswith("5"))
-    no_answer = sum(v for k, v in answers.items() if not k[:1].isdigit())
+    no_answer = sum(v for k, v in answers.items() if not k[:1].isdigit()) - len(closed_mid_upload)
     writes = sum(delta.values())
     return {
         "name": "malformed requests (hypothesis)",
@@ -233,6 +243,7 @@ def run(server: Gunicorn, db, *, examples: int) -> dict:
         "5xx": five,
         "no answer": no_answer,
         "not 4xx (first 5)": wrong[:5],
+        "oversized: closed mid-upload instead of 413": len(closed_mid_upload),
         "rows stored": mal_rows,
         "database delta": delta,
         "workers replaced during the corpus": len(workers_before - workers_after),
@@ -248,12 +259,14 @@ def run(server: Gunicorn, db, *, examples: int) -> dict:
 def render(r: dict) -> str:
     answers = ", ".join(f"{k}: {v}" for k, v in r["answers"].items())
     kinds = ", ".join(f"{k} {v}" for k, v in r["cases by kind"].items())
-    wrong = "; ".join(r["not 4xx (first 5)"]) or "none"
+    wrong = "; ".join(r["not 4xx (first 5)"]) or "none (oversized bodies closed mid-upload aside)"
     return (
         "| malformed corpus | count |\n| --- | ---: |\n"
         f"| requests sent | {r['requests']} |\n"
         f"| 5xx answers | {r['5xx']} |\n"
         f"| no answer (connection dropped) | {r['no answer']} |\n"
+        f"| oversized body: connection closed mid-upload instead of a 413 | "
+        f"{r['oversized: closed mid-upload instead of 413']} |\n"
         f"| rows stored | {r['rows stored']} |\n"
         f"| database rows inserted/updated/deleted | {sum(r['database delta'].values())} |\n"
         f"| workers replaced | {r['workers replaced during the corpus']} |\n"
