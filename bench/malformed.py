@@ -130,10 +130,12 @@ def cases(draw) -> Case:
         n = next(_serial)
         thin = {
             "id": f"evt_mal_thin{n}",
-            "object": draw(st.sampled_from(["v2.core.event", "v2.billing.meter"])),
-            "type": "v1.billing.meter.error_report_triggered",
-            "created": "2026-11-29T00:00:00.000Z",
-            "related_object": {"id": "mtr_1", "type": "billing.meter"},
+            "object": draw(
+                st.just("v2.core.event") | st.from_regex(r"v2\.[a-z_.]{1,30}", fullmatch=True)
+            ),
+            "type": draw(st.text(max_size=60)),
+            "created": draw(st.text(max_size=30) | st.integers()),
+            "related_object": draw(json_values),
         }
         body = json.dumps(thin).encode()
         return Case(kind, body, signed(body))
@@ -153,24 +155,26 @@ def cases(draw) -> Case:
         good = signed(body)
         t, v1 = good.split(",")
         digest = v1.removeprefix("v1=")
+        wrong_items = st.sampled_from(
+            [f"v0={digest}", f"v2={digest}", f"V1={digest}", f"v1={digest.upper()}",
+             f"v1={digest[:-1]}", "v1=" + "0" * 64, f"v1= {digest}", f"x={digest}"]
+        )  # fmt: skip
         header = draw(
             st.sampled_from(
                 [
-                    f"{t},v0={digest}",
-                    f"{t},v2={digest}",
-                    f"{t},V1={digest}",
-                    f"{t},v1={digest.upper()}",
                     f"{t}," + ",".join(["v1=" + "0" * 64] * 8) + f",v1={digest}",
                     f"v1={digest}",
                     f"{t};v1={digest}",
                 ]
             )
+            | st.lists(wrong_items, min_size=1, max_size=9).map(lambda xs: ",".join([t, *xs]))
         )
         return Case(kind, body, header)
     if kind == "wrong method":
         body = json.dumps(fresh_event()).encode()
         method = draw(st.sampled_from(["GET", "PUT", "PATCH", "DELETE", "OPTIONS"]))
-        return Case(kind, body, signed(body), method)
+        header = draw(st.sampled_from([signed(body), None]) | header_text)
+        return Case(kind, draw(st.just(body) | st.binary(max_size=500)), header, method)
     body = b'{"pad": "' + b"x" * draw(st.integers(1 << 20, (1 << 20) + 200_000)) + b'"}'
     return Case(kind, body, signed(body))
 
