@@ -1,0 +1,440 @@
+"""One command for the whole bench: `make bench` (or `python -m bench.run`).
+
+1. Start a private PostgreSQL cluster (temp dir, free port) and migrate it.
+2. Start gunicorn (`bootwebhooks.wsgi:application`, bench settings, fixed sync workers).
+3. Replay Stripe-signed requests with wrk for each workload, printing requests/s, p50, p99
+   and the ratios the issue sets as goals.
+4. The reliability runs (bench/reliability.py) against a gunicorn with the bench handler.
+5. Stop everything it started, whatever happens.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python bench/run.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import events, reliability
+from bench.servers import ROOT, Gunicorn, PrivatePostgres, free_port, postgres_bindir
+from bench.workloads import Result, flush_stats, run_wrk, write_snapshot
+
+OUT = ROOT / "var" / "bench"
+FLOOR = "framework floor (read body)"
+DRF = "diagnostic: DRF floor (read body)"
+NAIVE = "naive receiver (verify + get_or_create)"
+UNIQUE = "bootwebhooks: unique events"
+DUP = "bootwebhooks: duplicates"
+BAD = "bootwebhooks: bad signatures"
+DUP_ASYNC = "diagnostic: duplicates, synchronous_commit=off"
+HANDLED = "bootwebhooks: unique, bench handler (dispatch path)"
+
+
+def combine(results: list[Result]) -> Result:
+    """One workload over several rounds: total requests over total time, median latencies."""
+    return Result(
+        name=results[0].name,
+        requests=sum(r.requests for r in results),
+        seconds=sum(r.seconds for r in results),
+        p50_ms=statistics.median(r.p50_ms for r in results),
+        p90_ms=statistics.median(r.p90_ms for r in results),
+        p99_ms=statistics.median(r.p99_ms for r in results),
+        max_ms=max(r.max_ms for r in results),
+        s2xx=sum(r.s2xx for r in results),
+        s4xx=sum(r.s4xx for r in results),
+        s5xx=sum(r.s5xx for r in results),
+        socket_errors=sum(r.socket_errors for r in results),
+        exhausted=sum(r.exhausted for r in results),
+        other_cpu=statistics.mean(r.other_cpu for r in results),
+        server_cpu_ms=statistics.median(r.server_cpu_ms for r in results),
+    )
+
+
+def ensure_tools() -> None:
+    """wrk and the PostgreSQL server binaries, installed from Debian if missing and we can."""
+    missing = []
+    if shutil.which("wrk") is None:
+        missing.append("wrk")
+    if postgres_bindir() is None:
+        missing.append("postgresql")
+    if not missing:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        sys.exit(f"bench needs {' and '.join(missing)}: install them (e.g. apt-get install -y wrk)")
+    print(f"installing {' '.join(missing)} with apt-get", flush=True)
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True)
+
+
+def server_env(database_url: str, **extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "STRIPE_"))}
+    return {
+        **base,
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "bench-" + "x" * 50,
+        "DATABASE_URL": database_url,
+        "DATABASE_CONN_MAX_AGE": "60",  # what docs/OPERATIONS.md recommends
+        "STRIPE_WEBHOOK_SECRETS": events.SECRET,
+        "PYTHONPATH": str(ROOT),
+        **extra,
+    }
+
+
+def fmt_table(results: list[Result]) -> str:
+    lines = [
+        "| workload | requests/s | p50 ms | p99 ms | p99/p50 | server CPU ms/req | 2xx | 4xx "
+        "| 5xx | socket errors | other load (cores) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.name} | {r.rps:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | "
+            f"{r.p99_ms / r.p50_ms:.2f} | {r.server_cpu_ms:.2f} | {r.s2xx} | {r.s4xx} | "
+            f"{r.s5xx} | {r.socket_errors} | "
+            f"{r.other_cpu:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, pg: PrivatePostgres, workdir: Path) -> None:
+        self.args = args
+        self.pg = pg
+        self.workdir = workdir
+        self.db = pg.connect()
+
+    def wrk(self, name: str, server: Gunicorn, file: Path, *, cycle: bool) -> Result:
+        postmaster = self.pg.postmaster_pid()
+        result = run_wrk(
+            name,
+            server.base_url,
+            file,
+            seconds=self.args.seconds,
+            connections=self.args.connections,
+            threads=self.args.threads,
+            cycle=cycle,
+            own_roots=[postmaster] if postmaster else [],
+        )
+        print(
+            f"  {name}: {result.rps:.0f} req/s, p50 {result.p50_ms:.1f} ms, "
+            f"p99 {result.p99_ms:.1f} ms, 2xx {result.s2xx}, 4xx {result.s4xx}, "
+            f"5xx {result.s5xx}, server CPU {result.server_cpu_ms:.2f} ms/req, "
+            f"other load {result.other_cpu:.2f} cores",
+            flush=True,
+        )
+        if result.exhausted:
+            raise RuntimeError(f"{name}: ran out of unique events; raise --unique-factor")
+        return result
+
+    def requests(self, name: str, url_path: str, bodies, secret: str = events.SECRET) -> Path:
+        path = self.workdir / f"{name}.requests"
+        events.write_requests(path, url_path, bodies, secret)
+        return path
+
+    def warm_up(self, server: Gunicorn, *paths: str) -> None:
+        for n, url_path in enumerate(paths):
+            file = self.requests(f"warm{n}", url_path, events.bodies(f"w{n}x", 400))
+            run_wrk("warm", server.base_url, file, seconds=2, connections=self.args.connections,
+                    threads=self.args.threads, cycle=True)  # fmt: skip
+
+    def round(self, server: Gunicorn, r: int) -> dict:
+        """Every workload once, back to back, so their ratios share the machine's weather."""
+        a = self.args
+        print(f"round {r}", flush=True)
+        out: dict = {}
+        # Order: each ratio's two sides run next to each other (naive, unique | floor, dup, bad).
+        # Unique workloads never repeat an event: sized from the last floor, which bounds them.
+        unique_count = int(self.floor_rps * a.seconds * a.unique_factor) + 1000
+        naive_bodies = events.bodies(f"n{r}x", unique_count)
+        out["naive"] = self.wrk(
+            NAIVE, server, self.requests("naive", events.NAIVE, naive_bodies), cycle=False
+        )
+        unique_bodies = events.bodies(f"u{r}x", unique_count)
+        out["unique"] = self.wrk(
+            UNIQUE, server, self.requests("unique", events.WEBHOOK, unique_bodies), cycle=False
+        )
+        floor_file = self.requests("floor", events.FLOOR, events.bodies("f", 2000))
+        out["floor"] = self.wrk(FLOOR, server, floor_file, cycle=True)
+        self.floor_rps = max(self.floor_rps, out["floor"].rps)
+        dup_bodies = [
+            row[0].encode()
+            for row in self.db.execute(
+                "SELECT body FROM inbox_webhookevent WHERE stripe_id LIKE %s ORDER BY id LIMIT %s",
+                [f"evt\\_u{r}x%", a.duplicate_pool],
+            )
+        ]
+        hot_before = self.hot_updates()
+        out["dup"] = self.wrk(
+            DUP, server, self.requests("duplicates", events.WEBHOOK, dup_bodies), cycle=True
+        )
+        hot_after = self.hot_updates()
+        out["dup_updates"] = [
+            after - before for after, before in zip(hot_after, hot_before, strict=True)
+        ]
+        bad_file = self.requests(
+            "bad", events.WEBHOOK, events.bodies("b", 2000), secret=events.WRONG_SECRET
+        )
+        before = write_snapshot(self.db)
+        out["bad"] = self.wrk(BAD, server, bad_file, cycle=True)
+        after = write_snapshot(self.db)
+        out["bad_writes"] = {k: after[k] - before[k] for k in before}
+        drf_file = self.requests("drf-floor", events.DRF_FLOOR, events.bodies("f", 2000))
+        out["drf"] = self.wrk(DRF, server, drf_file, cycle=True)
+        return out
+
+    def duplicates_without_commit_wait(self, server: Gunicorn) -> Result:
+        """Diagnostic: duplicates with synchronous_commit off, to size the commit's fsync wait.
+
+        Only on the bench's private cluster, and reset right after. A duplicate's one write is
+        its delivery-count UPDATE, which in autocommit waits for the WAL flush.
+        """
+        dup_bodies = [
+            row[0].encode()
+            for row in self.db.execute(
+                "SELECT body FROM inbox_webhookevent WHERE stripe_id LIKE 'evt\\_u1x%%' "
+                "ORDER BY id LIMIT %s",
+                [self.args.duplicate_pool],
+            )
+        ]
+        file = self.requests("duplicates-async", events.WEBHOOK, dup_bodies)
+        self.db.execute("ALTER SYSTEM SET synchronous_commit = off")
+        self.db.execute("SELECT pg_reload_conf()")
+        try:
+            return self.wrk(DUP_ASYNC, server, file, cycle=True)
+        finally:
+            self.db.execute("ALTER SYSTEM RESET synchronous_commit")
+            self.db.execute("SELECT pg_reload_conf()")
+
+    def hot_updates(self) -> tuple[int, int]:
+        """(updates, HOT updates) of the event table; stats flushed first."""
+        flush_stats(self.db)
+        return self.db.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+            "WHERE relname = 'inbox_webhookevent'"
+        ).fetchone()
+
+    def throughput(self, server: Gunicorn) -> dict:
+        a = self.args
+        print("warm-up", flush=True)
+        self.warm_up(server, events.WEBHOOK, events.NAIVE)
+        floor_file = self.requests("floor", events.FLOOR, events.bodies("f", 2000))
+        calibrate = run_wrk("calibrate", server.base_url, floor_file, seconds=3,
+                            connections=a.connections, threads=a.threads, cycle=True)  # fmt: skip
+        self.floor_rps = calibrate.rps
+        rounds = [self.round(server, r) for r in range(1, a.rounds + 1)]
+        async_dup = self.duplicates_without_commit_wait(server)
+        keys = ["floor", "drf", "naive", "unique", "dup", "bad"]
+        results = {k: combine([rd[k] for rd in rounds]) for k in keys}
+        per_round = {
+            "diagnostic: DRF floor / floor": [rd["drf"].rps / rd["floor"].rps for rd in rounds],
+            "unique / naive": [rd["unique"].rps / rd["naive"].rps for rd in rounds],
+            "duplicates / floor": [rd["dup"].rps / rd["floor"].rps for rd in rounds],
+            "bad signatures / floor": [rd["bad"].rps / rd["floor"].rps for rd in rounds],
+            "diagnostic: duplicates / DRF floor": [rd["dup"].rps / rd["drf"].rps for rd in rounds],
+            "diagnostic: bad signatures / DRF floor": [
+                rd["bad"].rps / rd["drf"].rps for rd in rounds
+            ],
+        }
+        ratios = {k: statistics.median(v) for k, v in per_round.items()}
+        # Server CPU per request barely moves with other tenants' load: the same comparisons
+        # as capacity if CPU were the only limit (naive cost / our cost, floor cost / ours).
+        cpu = {k: statistics.median(rd[k].server_cpu_ms for rd in rounds) for k in keys}
+        cpu_ratios = {
+            "unique / naive": cpu["naive"] / cpu["unique"],
+            "duplicates / floor": cpu["floor"] / cpu["dup"],
+            "bad signatures / floor": cpu["floor"] / cpu["bad"],
+            "diagnostic: duplicates / DRF floor": cpu["drf"] / cpu["dup"],
+            "diagnostic: bad signatures / DRF floor": cpu["drf"] / cpu["bad"],
+        }
+        bad_writes = {k: sum(rd["bad_writes"][k] for rd in rounds) for k in rounds[0]["bad_writes"]}
+        dup_updates = [sum(rd["dup_updates"][i] for rd in rounds) for i in (0, 1)]
+        tails = {results[k].name: results[k].p99_ms / results[k].p50_ms for k in keys if k != "drf"}
+        unique, naive, dup, bad = (results[k] for k in ("unique", "naive", "dup", "bad"))
+        bad_db_writes = (
+            bad_writes["tuples_inserted"] + bad_writes["tuples_updated"]
+            + bad_writes["tuples_deleted"] + bad_writes["events"] + bad_writes["attempts"]
+        )  # fmt: skip
+        goals = [
+            ("full processing >= 1.0x naive", ratios["unique / naive"] >= 1.0,
+             f"{ratios['unique / naive']:.3f}x"),
+            ("duplicates >= 0.6x floor", ratios["duplicates / floor"] >= 0.6,
+             f"{ratios['duplicates / floor']:.3f}x"),
+            ("bad signatures >= 0.8x floor", ratios["bad signatures / floor"] >= 0.8,
+             f"{ratios['bad signatures / floor']:.3f}x"),
+            ("bad signatures: zero database writes", bad_db_writes == 0
+             and bad_writes["sessions"] == 0,
+             f"{bad_db_writes} rows written, {bad_writes['sessions']} sessions opened"),
+            *[
+                (f"p99 < 4x p50 ({name})", tails[name] < 4, f"{tails[name]:.2f}x")
+                for name in tails
+            ],
+            ("unique workloads: only 2xx", unique.s4xx + unique.s5xx + naive.s4xx + naive.s5xx == 0,
+             f"{unique.s4xx + unique.s5xx + naive.s4xx + naive.s5xx} non-2xx"),
+            ("duplicates: only 2xx", dup.s4xx + dup.s5xx == 0,
+             f"{dup.s4xx + dup.s5xx} non-2xx"),
+            ("bad signatures: only 400", bad.s2xx + bad.s5xx == 0 and bad.s4xx == bad.requests,
+             f"{bad.s4xx} of {bad.requests} were 4xx"),
+        ]  # fmt: skip
+        stored = self.db.execute(
+            "SELECT status, count(*) FROM inbox_webhookevent WHERE stripe_id LIKE 'evt\\_u%%' "
+            "GROUP BY status"
+        ).fetchall()
+        (naive_rows,) = self.db.execute(
+            "SELECT count(*) FROM bench_naiveevent WHERE stripe_id LIKE 'evt\\_n%%'"
+        ).fetchone()
+        return {
+            "results": [*results.values(), async_dup],
+            "ratios": ratios,
+            "ratios_per_round": per_round,
+            "cpu_ratios": cpu_ratios,
+            "goals": goals,
+            "unique_2xx": unique.s2xx,
+            "unique_stored": dict(stored),
+            "naive_2xx": naive.s2xx,
+            "naive_rows": naive_rows,
+            "bad_signature_db_delta": bad_writes,
+            "duplicate_updates": {"updates": dup_updates[0], "hot": dup_updates[1]},
+        }
+
+    def handled_throughput(self, server: Gunicorn) -> Result:
+        """Unique events through dispatch (a one-row bench handler): the path real handlers take."""
+        count = int(self.floor_rps * self.args.seconds * self.args.unique_factor) + 1000
+        self.warm_up(server, events.WEBHOOK)
+        file = self.requests("handled", events.WEBHOOK, events.bodies("h", count))
+        return self.wrk(HANDLED, server, file, cycle=False)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=5, help="per workload and round")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of all workloads")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (2 x cores)")
+    parser.add_argument("--unique-factor", type=float, default=1.3,
+                        help="unique events generated per (floor req/s x seconds)")  # fmt: skip
+    parser.add_argument("--duplicate-pool", type=int, default=2000)
+    parser.add_argument("--skip-reliability", action="store_true")
+    parser.add_argument("--only-reliability", action="store_true")
+    parser.add_argument("--reliability-events", type=int, default=3000)
+    parser.add_argument("--malformed-examples", type=int, default=1500)
+    args = parser.parse_args()
+
+    ensure_tools()
+    # SIGTERM/SIGHUP unwind like Ctrl-C, so the ExitStack below stops what we started.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: sys.exit(130))
+    OUT.mkdir(parents=True, exist_ok=True)
+    report: dict = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average_before": os.getloadavg(),
+    }
+    with ExitStack() as stack:
+        workdir = Path(tempfile.mkdtemp(prefix="bootwebhooks-bench-"))
+        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        pg = PrivatePostgres(free_port(5544))
+        stack.callback(pg.destroy)
+        print(f"private PostgreSQL on 127.0.0.1:{pg.port} in {pg.root}", flush=True)
+        pg.create()
+        env = server_env(pg.url)
+        subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v0"],
+                       cwd=ROOT, env=env, check=True)  # fmt: skip
+        bench = Bench(args, pg, workdir)
+        stack.callback(bench.db.close)
+        log = OUT / "gunicorn.log"
+        log.write_bytes(b"")
+
+        if not args.only_reliability:
+            server = Gunicorn(free_port(8100), args.workers, env, log)
+            stack.callback(server.stop)
+            server.start()
+            print(f"gunicorn on {server.base_url}, {args.workers} sync workers", flush=True)
+            tp = bench.throughput(server)
+            server.stop()
+            report["throughput"] = {
+                **{k: v for k, v in tp.items() if k not in ("results", "goals")},
+                "results": [r.as_dict() for r in tp["results"]],
+                "goals": [{"goal": g, "pass": p, "measured": m} for g, p, m in tp["goals"]],
+            }
+        else:
+            bench.floor_rps = 3000.0
+
+        handled_env = server_env(pg.url, BENCH_EFFECT_HANDLER="1")
+        handled = Gunicorn(free_port(8200), args.workers, handled_env, log)
+        stack.callback(handled.stop)
+        handled.start()
+        if not args.only_reliability:
+            h = bench.handled_throughput(handled)
+            report["throughput"]["results"].append(h.as_dict())
+            tp["results"].append(h)
+        if not args.skip_reliability:
+            slow_env = server_env(pg.url, BENCH_EFFECT_HANDLER="1", BENCH_HANDLER_DELAY_MS="5")
+            handled.stop()
+            handled.env = slow_env
+            handled.start()
+            report["reliability"] = reliability.run_all(
+                pg, handled, events_per_run=args.reliability_events,
+                malformed_examples=args.malformed_examples,
+            )  # fmt: skip
+
+    report["load_average_after"] = os.getloadavg()
+    text = render(report, args)
+    print("\n" + text)
+    (OUT / "latest.md").write_text(text)
+    (OUT / "latest.json").write_text(json.dumps(report, indent=2, default=str))
+    print(f"\nwritten {OUT / 'latest.md'} and latest.json")
+    failed = [g for g in report.get("throughput", {}).get("goals", []) if not g["pass"]]
+    failed += [r for r in report.get("reliability", {}).get("runs", []) if not r["pass"]]
+    return 1 if failed else 0
+
+
+def render(report: dict, args: argparse.Namespace) -> str:
+    parts = [
+        f"Run started {report['started']}: {args.workers} gunicorn sync workers, wrk "
+        f"{args.threads} threads x {args.connections} connections, {args.rounds} rounds of "
+        f"{args.seconds} s per workload. Load average (1/5/15 min) before "
+        f"{'/'.join(f'{x:.2f}' for x in report['load_average_before'])}, after "
+        f"{'/'.join(f'{x:.2f}' for x in report['load_average_after'])}."
+    ]
+    tp = report.get("throughput")
+    if tp:
+        results = [Result(**{k: v for k, v in r.items() if k != "rps"}) for r in tp["results"]]
+        parts.append(fmt_table(results))
+        parts.append("| ratio (median of rounds) | measured | per round |\n| --- | ---: | --- |\n"
+            + "\n".join(f"| {k} | {v:.2f}x | "
+                        + ", ".join(f"{x:.2f}" for x in tp["ratios_per_round"][k]) + " |"
+                        for k, v in tp["ratios"].items()))  # fmt: skip
+        parts.append("| same ratio from server CPU per request (diagnostic) | measured |\n"
+            "| --- | ---: |\n" + "\n".join(f"| {k} | {v:.2f}x |"
+                                        for k, v in tp["cpu_ratios"].items()))  # fmt: skip
+        parts.append("| goal | measured | result |\n| --- | --- | --- |\n" + "\n".join(
+            f"| {g['goal']} | {g['measured']} | {'PASS' if g['pass'] else 'FAIL'} |"
+            for g in tp["goals"]))  # fmt: skip
+        parts.append(
+            f"Unique events: {tp['unique_2xx']} answered 2xx, stored by status "
+            f"{tp['unique_stored']}; naive receiver: {tp['naive_2xx']} answered 2xx, "
+            f"{tp['naive_rows']} rows (a few more rows than 2xx = requests in flight at the end)."
+            f"\nDuplicates: {tp['duplicate_updates']['updates']} row updates, of which "
+            f"{tp['duplicate_updates']['hot']} HOT (no index maintenance)."
+            f"\nBad-signature workload, database delta: {tp['bad_signature_db_delta']}."
+        )
+    rel = report.get("reliability")
+    if rel:
+        parts.append(reliability.render(rel))
+    return "\n\n".join(parts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+from bootwebhooks.urls import urlpatterns as product_urlpatterns
+from django.urls import path
+
+from bench import views
+
+urlpatterns = [
+    path("bench/floor/", views.floor, name="bench-floor"),
+    path("bench/drf-floor/", views.DrfFloor.as_view(), name="bench-drf-floor"),
+    path("bench/naive/", views.naive_receiver, name="bench-naive"),
+    *product_urlpatterns,
+]

@@ -1,0 +1,64 @@
+"""The two baselines, served by the same gunicorn and middleware as the product."""
+
+import json
+
+import stripe
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from bench.models import NaiveEvent
+
+
+@csrf_exempt
+def floor(request: HttpRequest) -> HttpResponse:
+    """The framework floor: read the body, answer. No signature, no database."""
+    request.body  # noqa: B018  (reading it is the point)
+    return HttpResponse(b"ok")
+
+
+class DrfFloor(APIView):
+    """Diagnostic, not a goal: the floor as a DRF view with the webhook view's policy.
+
+    The distance between the two floors is what DRF itself costs every webhook answer.
+    """
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []
+    parser_classes = []
+    http_method_names = ["post"]
+
+    def post(self, request: Request) -> Response:
+        request._request.body  # noqa: B018
+        return Response({"ok": True})
+
+
+@csrf_exempt
+@require_POST
+def naive_receiver(request: HttpRequest) -> HttpResponse:
+    """What a tutorial writes: verify with stripe-python, `get_or_create` one row per event id.
+
+    It uses the SDK's bare verifier rather than `Webhook.construct_event`, which also builds a
+    StripeObject tree: the cheaper choice makes the baseline harder to beat, not easier.
+    """
+    payload = request.body.decode()
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload,
+            request.headers.get("Stripe-Signature", ""),
+            settings.STRIPE_WEBHOOK_SECRETS[0],
+            tolerance=settings.STRIPE_WEBHOOK_TOLERANCE,
+        )
+    except stripe.SignatureVerificationError:
+        return HttpResponse(status=400)
+    event = json.loads(payload)
+    NaiveEvent.objects.get_or_create(
+        stripe_id=event["id"], defaults={"type": event["type"], "body": payload}
+    )
+    return HttpResponse(b"ok")
