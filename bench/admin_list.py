@@ -92,9 +92,8 @@ def _create_database(server: str, name: str) -> None:
 
 
 def fill(n: int) -> None:
-    from django.db import connection
-
     from bootwebhooks.inbox.models import WebhookEvent
+    from django.db import connection
 
     have = WebhookEvent.objects.filter(stripe_id__startswith="evt_bench").count()
     if have == n:
@@ -111,10 +110,9 @@ def fill(n: int) -> None:
 
 
 def measure(repeat: int) -> None:
+    from bootwebhooks.inbox.models import WebhookEvent
     from django.contrib.auth.models import User
     from django.test import Client
-
-    from bootwebhooks.inbox.models import WebhookEvent
 
     admin, _ = User.objects.get_or_create(username="bench", defaults={"is_staff": True})
     admin.is_superuser = admin.is_staff = True
