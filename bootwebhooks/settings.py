@@ -144,6 +144,19 @@ MEMBERSHIP_ONE_OFF_PLAN = env_str("MEMBERSHIP_ONE_OFF_PLAN", "lifetime")
 if MEMBERSHIP_ONE_OFF_PLAN not in ("monthly", "yearly", "lifetime"):
     raise ImproperlyConfigured("MEMBERSHIP_ONE_OFF_PLAN must be monthly, yearly or lifetime")
 
+# --- The Stripe mirror (dj-stripe) ---------------------------------------------------------
+# dj-stripe's models mirror Stripe customers and subscriptions for reconcile_memberships and
+# for browsing in the admin. Off by default: about 60 tables and minutes of migrations. It is
+# synced through the API by commands only, never on the webhook path.
+STRIPE_MIRROR = env_bool("STRIPE_MIRROR", False)
+if STRIPE_MIRROR:
+    INSTALLED_APPS.append("djstripe")
+    DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+    DJSTRIPE_USE_NATIVE_JSONFIELD = True
+    DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"  # its view is not mounted: ours is
+    STRIPE_LIVE_MODE = env_bool("STRIPE_LIVE_MODE", False)
+    STRIPE_TEST_SECRET_KEY = STRIPE_LIVE_SECRET_KEY = env_str("STRIPE_API_KEY")
+
 # --- Processing -----------------------------------------------------------------------------
 # inline: answer Stripe after the effects commit. queued: record, enqueue, answer 202, and let
 # `manage.py run_webhook_worker` processes do the work (docs/OPERATIONS.md).

@@ -27,6 +27,6 @@ def fake_stripe(settings):
     from tests.stripe_server import FakeStripe
 
     with FakeStripe() as fake:
-        settings.STRIPE_API_KEY = "sk_test_fake"
+        settings.STRIPE_API_KEY = "sk_test_51TxFakeKeyForTheTestSuite000000"  # shaped like one
         settings.STRIPE_API_BASE = fake.url
         yield fake

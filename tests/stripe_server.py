@@ -2,8 +2,9 @@
 
 It serves `GET /v1/events` (filters `created[gte|gt|lte|lt]`, `type`, `types[]`, `limit`,
 `starting_after`, `ending_before`; newest first, as Stripe lists) and `GET /v1/customers/<id>`,
-`GET /v1/subscriptions` (`customer`, `status`) and `GET /v1/subscriptions/<id>` from fixture
-data. Every request is logged so tests can see what the client asked.
+`GET /v1/subscriptions` (`customer`, `status`), `GET /v1/subscriptions/<id>`, `/v1/products/<id>`
+and `/v1/account` (which dj-stripe asks for) from fixture data. Every request is logged so tests
+can see what the client asked.
 """
 
 import json
@@ -18,6 +19,23 @@ class FakeStripe:
         self.events: list[dict[str, Any]] = []
         self.customers: dict[str, dict[str, Any]] = {}
         self.subscriptions: dict[str, dict[str, Any]] = {}
+        self.products: dict[str, dict[str, Any]] = {}
+        self.account = {
+            "id": "acct_1TxFakeAcme000001",
+            "object": "account",
+            "type": "standard",
+            "country": "US",
+            "default_currency": "usd",
+            "email": "billing@example.com",
+            "charges_enabled": True,
+            "payouts_enabled": True,
+            "details_submitted": True,
+            "settings": {"dashboard": {"display_name": "Acme School"}, "branding": {}},
+            "business_profile": {},
+            "created": 1_700_000_000,
+            "livemode": False,
+            "metadata": {},
+        }
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
         self.on_request = None  # called with (path, query) before answering
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -67,6 +85,11 @@ class FakeStripe:
     def answer(self, path: str, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         if path == "/v1/events":
             return 200, self.list_events(query)
+        if path == "/v1/account":
+            return 200, self.account
+        if path.startswith("/v1/products/") and path.count("/") == 3:
+            found = self.products.get(path.rsplit("/", 1)[1])
+            return (200, found) if found else _missing("product")
         if path.startswith("/v1/customers/"):
             found = self.customers.get(path.rsplit("/", 1)[1])
             return (200, found) if found else _missing("customer")
