@@ -330,6 +330,8 @@ def main() -> int:
     parser.add_argument("--only-reliability", action="store_true")
     parser.add_argument("--reliability-events", type=int, default=3000)
     parser.add_argument("--malformed-examples", type=int, default=1500)
+    parser.add_argument("--command-events", type=int, default=8000,
+                        help="events for the import and backfill rates")  # fmt: skip
     args = parser.parse_args()
 
     ensure_tools()
@@ -363,6 +365,7 @@ def main() -> int:
             print(f"gunicorn on {server.base_url}, {args.workers} sync workers", flush=True)
             tp = bench.throughput(server)
             server.stop()
+            tp["commands"] = commands_rate(pg.url, tp, args.command_events)
             report["throughput"] = {
                 **{k: v for k, v in tp.items() if k not in ("results", "goals")},
                 "results": [r.as_dict() for r in tp["results"]],
@@ -400,6 +403,27 @@ def main() -> int:
     return 1 if failed else 0
 
 
+def commands_rate(database_url: str, tp: dict, events: int) -> dict:
+    """Import and backfill rates on the same private cluster, against this run's webhook rate;
+    their goals join the throughput goals."""
+    webhook = next(r.rps for r in tp["results"] if r.name == "bootwebhooks: unique events")
+    print(f"import and backfill of {events} events each", flush=True)
+    out = subprocess.run(
+        [sys.executable, "bench/commands_rate.py", "--events", str(events),
+         "--webhook-rps", str(webhook), "--json"],
+        cwd=ROOT, env={**os.environ, "DATABASE_URL": database_url},
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    result = json.loads(out.strip().splitlines()[-1])
+    rates = result["rates"]
+    imp, back = rates["import_webhook_events"] / webhook, rates["backfill_stripe_events"] / webhook
+    tp["goals"] += [
+        ("import >= 1.5x the webhook rate", imp >= 1.5, f"{imp:.2f}x"),
+        ("backfill >= 1.0x the webhook rate", back >= 1.0, f"{back:.2f}x"),
+    ]
+    return {**result, "webhook_rps": webhook}
+
+
 def render(report: dict, args: argparse.Namespace) -> str:
     parts = [
         f"Run started {report['started']}: {args.workers} gunicorn sync workers, wrk "
@@ -430,6 +454,13 @@ def render(report: dict, args: argparse.Namespace) -> str:
             f"{tp['duplicate_updates']['hot']} HOT (no index maintenance)."
             f"\nBad-signature workload, database delta: {tp['bad_signature_db_delta']}."
         )
+        if tp.get("commands"):
+            c = tp["commands"]
+            parts.append(
+                f"Commands, {c['events']} events each on the same cluster: "
+                + ", ".join(f"{k} {v:.0f} events/s" for k, v in c["rates"].items())
+                + f"; webhook {c['webhook_rps']:.0f} req/s; peak RSS {c['peak_rss_mb']:.0f} MB."
+            )
     rel = report.get("reliability")
     if rel:
         parts.append(reliability.render(rel))
