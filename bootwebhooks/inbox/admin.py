@@ -120,7 +120,9 @@ class WebhookEventAdmin(admin.ModelAdmin):
         return [f.name for f in WebhookEvent._meta.fields if f.name not in self.exclude]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        event = get_object_or_404(WebhookEvent, pk=object_id)
+        event = self.get_object(request, object_id)
+        if event is None:  # let the admin answer for an unknown or malformed id
+            return super().change_view(request, object_id, form_url, extra_context)
         context = {
             **(extra_context or {}),
             "payload_tree": payload_tree(event.data),

@@ -25,6 +25,7 @@ from bootwebhooks.inbox.registry import registry
 from bootwebhooks.inbox.verify import verify
 
 logger = logging.getLogger(__name__)
+_YEAR_9999 = 253_402_300_800  # datetime cannot go further
 _DROPPED_HEADERS = {"cookie", "authorization", "proxy-authorization"}
 _SIGNATURE_VALUE = re.compile(r"\b(v\d+)=[^,]*")
 
@@ -50,6 +51,7 @@ class Receipt:
     id: str
     status: str
     duplicate: bool = False  # a redelivery of an event already final: nothing ran
+    queued: bool = False  # queued mode: stored with a task that will process it
 
 
 def parse_event(body: bytes | str) -> ParsedEvent:
@@ -73,7 +75,7 @@ def parse_event(body: bytes | str) -> ParsedEvent:
     if not isinstance(event_type, str) or not event_type or len(event_type) > 100:
         raise InvalidPayload("event has no type")
     created = data.get("created")
-    if not isinstance(created, int) or isinstance(created, bool) or created < 0:
+    if not isinstance(created, int) or isinstance(created, bool) or not 0 <= created < _YEAR_9999:
         raise InvalidPayload("event has no valid created timestamp")
     envelope = data.get("data")
     obj = envelope.get("object") if isinstance(envelope, dict) else None
@@ -125,9 +127,10 @@ def record_and_enqueue(parsed: ParsedEvent, *, headers: dict[str, str]) -> Recei
 
     with transaction.atomic():
         pk, status, created = record(parsed, source=WebhookEvent.Source.WEBHOOK, headers=headers)
-        if status not in WebhookEvent.FINAL:
+        queued = status not in WebhookEvent.FINAL
+        if queued:
             enqueue(pk)
-    return Receipt(parsed.id, status, duplicate=not created and status in WebhookEvent.FINAL)
+    return Receipt(parsed.id, status, duplicate=not created and not queued, queued=queued)
 
 
 def redact(headers: Mapping[str, str]) -> dict[str, str]:

@@ -35,13 +35,28 @@ def process_event(event_pk: int, attempt: int = 1) -> str:
     On failure, schedule the next try with exponential backoff and jitter until
     WEBHOOK_RETRY_LIMIT attempts; then the event stays `failed` for staff.
     """
-    event = process_in_order(event_pk)
-    if event.status == WebhookEvent.Status.FAILED and attempt < settings.WEBHOOK_RETRY_LIMIT:
-        delay = backoff(attempt)
-        metrics.RETRIES.inc()
-        logger.info("stripe event %s retry=%d in %.1fs", event.stripe_id, attempt + 1, delay)
-        enqueue(event_pk, attempt + 1, delay)
+    try:
+        event = process_in_order(event_pk)
+    except Exception:
+        # Not a handler failure (those are recorded): the database went away, say. The event
+        # is still pending and Stripe has its 202, so schedule the next try before giving up.
+        _retry(event_pk, attempt)
+        raise
+    if event.status == WebhookEvent.Status.FAILED:
+        _retry(event_pk, attempt)
     return event.status
+
+
+def _retry(event_pk: int, attempt: int) -> None:
+    if attempt >= settings.WEBHOOK_RETRY_LIMIT:
+        return
+    delay = backoff(attempt)
+    metrics.RETRIES.inc()
+    logger.info("stripe event pk=%s retry=%d in %.1fs", event_pk, attempt + 1, delay)
+    try:
+        enqueue(event_pk, attempt + 1, delay)
+    except Exception:  # the queue is the database too: replay_webhook_events is the way back
+        logger.exception("could not schedule a retry of event pk=%s", event_pk)
 
 
 def process_in_order(event_pk: int) -> WebhookEvent:

@@ -32,7 +32,7 @@ def parse_header(header: str | None) -> tuple[int, list[str]]:
         if not sep:
             raise InvalidSignature("unparsable Stripe-Signature header")
         if key == "t":
-            if not value.isascii() or not value.isdigit():
+            if not value.isascii() or not value.isdigit() or len(value) > 12:
                 raise InvalidSignature("unparsable Stripe-Signature timestamp")
             timestamp = int(value)
         elif key == "v1":

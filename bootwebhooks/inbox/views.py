@@ -86,11 +86,11 @@ class StripeWebhookView(APIView):
         except (OperationalError, InterfaceError):
             logger.exception("database unavailable while receiving a Stripe event")
             return Response({"error": "database unavailable, retry later"}, status=503)
-        code = _STATUS_CODES.get(receipt.status, 200)
+        code = 202 if receipt.queued else _STATUS_CODES.get(receipt.status, 200)
         return Response({"id": receipt.id, "status": receipt.status}, status=code)
 
 
-# A failed event answers 500 so Stripe retries; a queued (pending) one 202 once it is stored.
+# A failed event answers 500 so Stripe retries; a queued one 202 once it and its task are stored.
 _STATUS_CODES = {WebhookEvent.Status.FAILED: 500, WebhookEvent.Status.PENDING: 202}
 
 
@@ -102,7 +102,10 @@ def read_body(request: HttpRequest, limit: int) -> bytes:
         length = 0
     if length > limit:
         raise PayloadTooLarge(f"body is larger than {limit} bytes")
-    return request.body
+    body = request.body
+    if len(body) > limit:  # a server that does not hold the client to its Content-Length
+        raise PayloadTooLarge(f"body is larger than {limit} bytes")
+    return body
 
 
 class WebhookEventDetailView(generics.RetrieveAPIView):

@@ -223,3 +223,9 @@ def test_the_openapi_schema_is_served(client):
     assert response.status_code == 200
     paths = response.json()["paths"]
     assert "/api/events/{evt_id}/retry/" in paths and "/webhooks/stripe/" in str(paths)
+
+
+def test_a_malformed_event_id_in_the_url_is_not_a_server_error(client):
+    client.force_login(staff("sam", "Support"))
+    response = client.get(f"{LIST}abc/change/")
+    assert response.status_code == 302  # the admin's "doesn't exist" redirect

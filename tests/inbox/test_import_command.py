@@ -149,3 +149,19 @@ def test_a_duplicate_within_one_batch_is_applied_once(tmp_path, events):
 def test_a_bad_batch_size_is_one_line_of_error(tmp_path):
     with pytest.raises(CommandError, match="--batch-size must be at least 1"):
         run(str(tmp_path), "--batch-size", "0")
+
+
+def test_a_blank_first_line_does_not_make_json_lines_a_list(tmp_path, events):
+    path = tmp_path / "events.jsonl"
+    events[0]["data"]["object"]["lines"] = {"object": "list", "data": []}
+    path.write_text("\n" + "".join(json.dumps(e) + "\n" for e in events))
+    assert "3 processed" in run(str(path))[0]
+
+
+def test_a_broken_list_object_keeps_what_came_before_and_exits_non_zero(tmp_path, events):
+    path = tmp_path / "list.json"
+    text = json.dumps({"object": "list", "data": events}, indent=2)
+    path.write_text(text[: text.index(events[2]["id"])])  # cut inside the third event
+    with pytest.raises(CommandError, match="1 failed: rest of file"):
+        run(str(path))
+    assert WebhookEvent.objects.count() == 2

@@ -236,3 +236,36 @@ def test_duplicates_racing_between_web_processes_and_workers_apply_once(handlers
 
     assert effects(event["id"]) == 1
     assert WebhookEvent.objects.get().status == "processed"
+
+
+@pytest.mark.django_db
+def test_a_redelivery_of_a_failed_event_is_queued_again_and_answered_202(client, handlers):
+    @handlers.handles("invoice.paid")
+    def explode(event):
+        raise RuntimeError
+
+    event = make_event("invoice.paid")
+    post_event(client, event)
+    WebhookEvent.objects.update(status="failed")
+
+    response = post_event(client, event)
+
+    assert response.status_code == 202
+    assert tasks() == 2
+
+
+@pytest.mark.django_db
+def test_a_task_that_dies_outside_the_handlers_schedules_its_retry(client, monkeypatch):
+    from django.db import OperationalError
+
+    post_event(client, make_event("invoice.paid"))
+    pk = WebhookEvent.objects.get().pk
+
+    def database_gone(event_pk):
+        raise OperationalError("server closed the connection")
+
+    monkeypatch.setattr(queue, "process_in_order", database_gone)
+    with pytest.raises(OperationalError):
+        queue.process_event.call(pk, 1)
+    retry = DBTaskResult.objects.order_by("-enqueued_at").first()
+    assert tasks() == 2 and retry.args_kwargs["args"] == [pk, 2]

@@ -143,6 +143,11 @@ def test_it_runs_handlers_in_registration_order(client, handlers):
         (b'{"object": "event", "id": "evt_1", "type": "x", "data": {"object": {}}}', "created"),
         (b'{"object": "event", "id": "evt_1", "type": "x", "created": 1, "data": {}}', "data"),
         (b"[" * 100_000 + b"]" * 100_000, "not JSON"),
+        (
+            b'{"object": "event", "id": "evt_1", "type": "x", "created": 1000000000000, '
+            b'"data": {"object": {}}}',
+            "created",
+        ),  # past year 9999: no datetime for it
     ],
 )
 def test_it_refuses_a_signed_body_that_is_not_a_v1_event(client, body, message):

@@ -128,3 +128,24 @@ def test_the_mirror_holds_the_customer_and_subscription_for_the_admin(fake_strip
     run()
     assert Customer.objects.get(id="cus_rec1").email == "ada@example.com"
     assert Mirrored.objects.get(id="sub_rec1").status == "active"
+
+
+def test_a_repair_that_fails_is_counted_as_failed(fake_stripe, member, monkeypatch):
+    from django.core.management.base import CommandError
+
+    from bootwebhooks.inbox import dispatch, ingest
+    from bootwebhooks.inbox.registry import Registry
+
+    broken = Registry()
+
+    @broken.handles("customer.subscription.updated")
+    def explode(event):
+        raise RuntimeError("handler bug")
+
+    monkeypatch.setattr(dispatch, "registry", broken)
+    monkeypatch.setattr(ingest, "registry", broken)
+    in_stripe(fake_stripe, status="canceled", canceled_at=NOW, ended_at=NOW)
+
+    with pytest.raises(CommandError, match="1 failed: sub_rec1"):
+        run("--apply")
+    assert is_member(member)  # nothing half-applied

@@ -58,15 +58,21 @@ class Command(ItemCommand):
                 subs = reconcile.stripe_subscriptions(client, customer_id)
                 reconcile.mirror(customer_id, subs)
                 drifts = reconcile.compare(membership.user, customer_id, subs)
+                failed = []
                 if apply:
                     for sub_id in sorted({d.subscription_id for d in drifts}):
-                        reconcile.apply(next(s for s in subs if s["id"] == sub_id))
+                        status = reconcile.apply(next(s for s in subs if s["id"] == sub_id))
+                        if status == "failed":
+                            failed.append(sub_id)
             except Exception as exc:  # one customer must not end the run
                 self.stderr.write(f"{customer_id}: {exc!r}")
                 self.tally("failed", customer_id)
                 continue
             self.tally("drifted" if drifts else "in sync")
-            if drifts and apply:
+            for sub_id in failed:
+                self.stderr.write(f"{sub_id}: its repair failed; see the event's attempt")
+                self.tally("failed", sub_id)
+            if drifts and apply and not failed:
                 self.tally("repaired")
             found.extend(drifts)
         return found

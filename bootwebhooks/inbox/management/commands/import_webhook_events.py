@@ -1,7 +1,6 @@
 import io
 import json
 import os
-import re
 import sys
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -15,7 +14,6 @@ from bootwebhooks.inbox.ingest import ingest_missing, parse_event
 from bootwebhooks.inbox.management.runner import ItemCommand
 from bootwebhooks.inbox.models import WebhookEvent
 
-_LIST_OBJECT = re.compile(rb'"object"\s*:\s*"list"')
 _PEEK = 1 << 16
 
 
@@ -63,18 +61,24 @@ class Command(ItemCommand):
         """Up to `size` events in one transaction: one commit (one fsync) per batch rather than
         per event, and one query to store the new ones. A crash loses at most the open batch,
         which the next run imports again. False once the file is done."""
-        batch = []
-        for where, body in events:
-            try:
-                batch.append((where, parse_event(body)))
-            except InvalidPayload as exc:
-                self.stderr.write(f"{where}: {exc}; skipped")
-                self.tally("failed", where)
-            if len(batch) == size or self.stop_requested:
-                break
-        else:
-            if not batch:
-                return False
+        batch, more = [], True
+        try:
+            for where, body in events:
+                try:
+                    batch.append((where, parse_event(body)))
+                except InvalidPayload as exc:
+                    self.stderr.write(f"{where}: {exc}; skipped")
+                    self.tally("failed", where)
+                if len(batch) == size or self.stop_requested:
+                    break
+            else:
+                more = False
+        except ijson.JSONError as exc:  # a broken list object: nothing after this is readable
+            self.stderr.write(f"the list object breaks after {len(batch)} more items: {exc}")
+            self.tally("failed", "rest of file")
+            more = False
+        if not batch:
+            return more
         try:
             with transaction.atomic():
                 receipts = ingest_missing(
@@ -86,7 +90,7 @@ class Command(ItemCommand):
             for where, parsed in batch:
                 self.stderr.write(f"{where} ({parsed.id}): not imported: {exc!r}")
                 self.tally("failed", parsed.id)
-            return True
+            return more
         for (_, parsed), receipt in zip(batch, receipts, strict=True):
             if receipt is None:
                 self.tally("skipped")
@@ -94,26 +98,30 @@ class Command(ItemCommand):
                 self.tally("failed", parsed.id)
             else:
                 self.tally(receipt.status)
-        return True
+        return more
 
 
 def read_events(stream: io.BufferedReader) -> Iterator[tuple[str, bytes]]:
     """(`line N` or `item N`, raw event JSON), streaming with constant memory.
 
-    JSON lines unless the first line is not JSON by itself and the start of the file names a
-    list object: then a (pretty-printed) Stripe list, read item by item with ijson.
+    A file whose first non-blank line is a lone `{` is a pretty-printed Stripe list object,
+    read item by item with ijson (a JSON-lines event never fits on such a line). A first line
+    that is a whole list object is read as one. Anything else is JSON lines.
     """
     head = stream.peek(_PEEK)[:_PEEK]
-    first = _load(head.split(b"\n", 1)[0])
-    if first is None and _LIST_OBJECT.search(head):
+    first_line = next((line for line in head.splitlines() if line.strip()), b"")
+    if first_line.strip() == b"{":
         items = ijson.items(stream, "data.item", use_float=True)
         for number, item in enumerate(items, start=1):
             yield f"item {number}", json.dumps(item).encode()
         return
+    first = _load(first_line)
+    one_line_list = isinstance(first, dict) and first.get("object") == "list"
     for number, line in enumerate(stream, start=1):
         if not line.strip():
             continue
-        if number == 1 and isinstance(first, dict) and first.get("object") == "list":
+        if one_line_list:
+            one_line_list = False
             for index, item in enumerate(first.get("data") or [], start=1):
                 yield f"item {index}", json.dumps(item).encode()
             continue
