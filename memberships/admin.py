@@ -10,7 +10,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from bootwebhooks.inbox.admin import CappedCountPaginator
+from bootwebhooks.inbox.admin import ReadOnlyAdmin
 from memberships.models import Membership, MembershipChange, StaffOverride
 from memberships.services import override_access
 from payments.admin import event_link
@@ -67,7 +67,7 @@ class GrantForm(OverrideForm):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ReadOnlyAdmin):
     list_display = ["user", "email", "status", "plan", "access_until", "cancel_at_period_end"]
     list_filter = ["status", "plan", "cancel_at_period_end"]
     search_fields = [
@@ -78,8 +78,6 @@ class MembershipAdmin(admin.ModelAdmin):
     ]
     search_help_text = "Email, username, subscription id or Stripe customer id."
     list_select_related = ["user"]
-    paginator = CappedCountPaginator
-    show_full_result_count = False
     inlines = [MembershipChangeInline]
     readonly_fields = [
         "user",
@@ -107,15 +105,6 @@ class MembershipAdmin(admin.ModelAdmin):
     def overrides_now(self, obj: Membership) -> str:
         latest = obj.overrides.first()
         return str(latest) if latest else "-"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # changed only by events and the grant/revoke views below
 
     def has_override_permission(self, request) -> bool:
         return request.user.has_perm("memberships.change_membership")

@@ -147,7 +147,8 @@ class MembershipChange(models.Model):
     at = models.DateTimeField(auto_now_add=True)
     before = models.JSONField()
     after = models.JSONField()
-    # SET_NULL like payments' last_event: pruning old events must not delete history.
+    # prune_webhook_events keeps events that changes point to; SET_NULL is the safety net
+    # for any other deletion: history must never go with an event.
     event = models.ForeignKey(
         WebhookEvent,
         null=True,

@@ -9,24 +9,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from bootwebhooks.inbox.admin import CappedCountPaginator
+from bootwebhooks.inbox.admin import ReadOnlyAdmin
 from payments.models import Charge, Payment, StripeCustomer, Subscription
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Stripe's facts: seen here, changed only by events (or a staff link)."""
-
-    paginator = CappedCountPaginator
-    show_full_result_count = False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def event_link(event) -> str:

@@ -38,6 +38,23 @@ class CappedCountPaginator(Paginator):
         return self.object_list.order_by()[: self.CAP].count()
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows that change only through events and explicit staff actions, never a change form;
+    and lists that never count a whole big table."""
+
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class HandledTypeFilter(admin.SimpleListFilter):
     """The types we handle, from the registry: no SELECT DISTINCT over the whole table."""
 
@@ -52,7 +69,7 @@ class HandledTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = [
         "stripe_id",
         "type",
@@ -74,8 +91,6 @@ class WebhookEventAdmin(admin.ModelAdmin):
     search_fields = ["stripe_id"]  # the real search is get_search_results
     search_help_text = "Exact event id, object id, customer id or customer email."
     ordering = ["-received_at"]
-    paginator = CappedCountPaginator
-    show_full_result_count = False
     list_per_page = 50
     actions = ["retry_selected", "mark_selected_processed", "mark_selected_ignored"]
     exclude = ["body", "headers"]
@@ -99,16 +114,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
         match |= Q(customer_email=term.lower())
         return queryset.filter(match), False
 
-    # --- permissions ----------------------------------------------------------------------
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # events change only through retry and resolve, never by editing
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
+    # --- permissions (events change only through retry and resolve) ----------------------
     def has_retry_permission(self, request) -> bool:
         return request.user.has_perm("inbox.retry_webhookevent")
 

@@ -146,13 +146,10 @@ def preview(event_pk: int) -> Preview:
 
 
 def caused_by(event: WebhookEvent) -> list[models.Model]:
-    """Rows of consumer apps that point back to this event (payments, membership changes).
-
-    Found through reverse relations, so the inbox needs no import of its consumers.
-    """
+    """Rows of consumer apps that point back to this event (payments, membership changes)."""
     found = []
-    for relation in WebhookEvent._meta.related_objects:
-        if relation.related_model is Attempt or not relation.one_to_many:
+    for relation in WebhookEvent.consumer_relations():
+        if not relation.one_to_many:
             continue
         related = relation.related_model._default_manager.filter(**{relation.field.name: event})
         found.extend(related[:50])

@@ -105,19 +105,19 @@ def receive(body: bytes, headers: Mapping[str, str]) -> Receipt:
     )
     parsed = parse_event(body)
     if settings.WEBHOOK_PROCESSING == "queued":
-        receipt = record_and_enqueue(parsed, headers=redact(headers))
+        receipt = record_and_enqueue(parsed, headers=headers)
     else:
         receipt = ingest(
             parsed,
             source=WebhookEvent.Source.WEBHOOK,
             trigger=Attempt.Trigger.WEBHOOK,
-            headers=redact(headers),
+            headers=headers,
         )
     metrics.EVENTS.labels(parsed.type, "duplicate" if receipt.duplicate else receipt.status).inc()
     return receipt
 
 
-def record_and_enqueue(parsed: ParsedEvent, *, headers: dict[str, str]) -> Receipt:
+def record_and_enqueue(parsed: ParsedEvent, *, headers: Mapping[str, str]) -> Receipt:
     """Queued mode: store the event and its task in one transaction; workers process it.
 
     A redelivery of an event that is not final enqueues it again: a spare task finds it final
@@ -151,7 +151,7 @@ def ingest(
     source: WebhookEvent.Source,
     trigger: Attempt.Trigger,
     user: AbstractBaseUser | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Receipt:
     """Record the event (durably, in its own transaction) and process it unless it is final."""
     pk, status, created = record(parsed, source=source, headers=headers)
@@ -211,7 +211,7 @@ def _stored(ids: list[str]) -> dict[str, tuple[int, str]]:
 
 
 def _new_event(
-    parsed: ParsedEvent, *, source: WebhookEvent.Source, headers: dict[str, str] | None = None
+    parsed: ParsedEvent, *, source: WebhookEvent.Source, headers: Mapping[str, str] | None = None
 ) -> WebhookEvent:
     """An unsaved row; a type nobody handles is `ignored` from the start (no dispatch)."""
     ignored = not registry.handlers_for(parsed.type)
@@ -225,7 +225,7 @@ def _new_event(
         object_id=parsed.object_id,
         customer_id=parsed.customer_id,
         customer_email=parsed.customer_email,
-        headers=headers or {},
+        headers=redact(headers) if headers else {},  # only new events keep theirs
         body=parsed.body,
         source=source,
         status=WebhookEvent.Status.IGNORED if ignored else WebhookEvent.Status.PENDING,
@@ -238,7 +238,7 @@ def record(
     *,
     source: WebhookEvent.Source,
     delivery: bool = True,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[int, str, bool]:
     """Store the event if it is new; return (pk, status, created).
 

@@ -76,6 +76,15 @@ class WebhookEvent(models.Model):
         return self.data["data"].get("previous_attributes") or {}
 
     @classmethod
+    def consumer_relations(cls) -> list:
+        """Reverse relations from other apps' rows to events (payments, membership changes).
+
+        Found at run time, so the inbox needs no import of its consumers; attempts are the
+        inbox's own and not included.
+        """
+        return [r for r in cls._meta.related_objects if r.related_model is not Attempt]
+
+    @classmethod
     def resolve(
         cls, pk: int, outcome: "Attempt.Outcome", *, user: Any, note: str
     ) -> "WebhookEvent":

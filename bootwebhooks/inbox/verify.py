@@ -22,6 +22,11 @@ def sign(body: bytes, secret: str, timestamp: int) -> str:
     return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
+def signature_header(body: bytes, secret: str, timestamp: int) -> str:
+    """A `Stripe-Signature` header as Stripe would send it (for the demo and test deliveries)."""
+    return f"t={timestamp},v1={sign(body, secret, timestamp)}"
+
+
 def parse_header(header: str | None) -> tuple[int, list[str]]:
     if not header:
         raise InvalidSignature("missing Stripe-Signature header")

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from bootwebhooks.inbox.ingest import receive
 from bootwebhooks.inbox.samples import customer_journey
-from bootwebhooks.inbox.verify import sign
+from bootwebhooks.inbox.verify import signature_header
 from memberships.models import Membership
 from memberships.services import is_member
 
@@ -76,5 +76,5 @@ class Command(BaseCommand):
         """Signed with the configured secret and received exactly as the endpoint would."""
         body = json.dumps(event).encode()
         timestamp = int(time.time())
-        header = f"t={timestamp},v1={sign(body, settings.STRIPE_WEBHOOK_SECRETS[0], timestamp)}"
+        header = signature_header(body, settings.STRIPE_WEBHOOK_SECRETS[0], timestamp)
         return receive(body, {"Stripe-Signature": header, "User-Agent": "bootwebhooks seed_demo"})

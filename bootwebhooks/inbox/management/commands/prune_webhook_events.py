@@ -6,7 +6,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from bootwebhooks.inbox.management.runner import ItemCommand
-from bootwebhooks.inbox.models import Attempt, WebhookEvent
+from bootwebhooks.inbox.models import WebhookEvent
 
 _AGE = re.compile(r"^(\d+)([dh])$")
 
@@ -54,14 +54,10 @@ class Command(ItemCommand):
 
 
 def _unreferenced() -> Q:
-    """No row of another app (payment, membership change) points to the event.
-
-    Found through reverse relations, so the inbox needs no import of its consumers.
-    """
+    """No row of another app (payment, membership change) points to the event."""
     query = Q()
-    for relation in WebhookEvent._meta.related_objects:
-        if relation.related_model is not Attempt:
-            query &= Q(**{f"{relation.name}__isnull": True})
+    for relation in WebhookEvent.consumer_relations():
+        query &= Q(**{f"{relation.name}__isnull": True})
     return query
 
 

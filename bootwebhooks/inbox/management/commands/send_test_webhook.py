@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from bootwebhooks.inbox import samples
 from bootwebhooks.inbox.ingest import receive
-from bootwebhooks.inbox.verify import sign
+from bootwebhooks.inbox.verify import signature_header
 
 
 class Command(BaseCommand):
@@ -54,7 +54,7 @@ class Command(BaseCommand):
         if show:
             self.stdout.write(json.dumps(event, indent=2))
         timestamp = int(time.time())
-        header = f"t={timestamp},v1={sign(body, settings.STRIPE_WEBHOOK_SECRETS[0], timestamp)}"
+        header = signature_header(body, settings.STRIPE_WEBHOOK_SECRETS[0], timestamp)
         if local:
             receipt = receive(body, {"Stripe-Signature": header})
             self.stdout.write(f"{receipt.id} {event_type}: {receipt.status}")
