@@ -171,31 +171,21 @@ def ingest(
 def ingest_missing(
     batch: list[ParsedEvent], *, source: WebhookEvent.Source, retry_failed: bool = False
 ) -> list[Receipt | None]:
-    """For imports and backfills: store and process the events we lack, in batch order.
+    """For imports: store and process the events we lack, in batch order.
 
     Stored ones are left alone (None: an import is not a delivery, so nothing is counted),
     unless they failed and `retry_failed` is set. The new ones are inserted with one query;
     each is then dispatched on its own, exactly as a webhook's would be.
     """
-    stored = _stored([p.id for p in batch])
-    new = {p.id: p for p in batch if p.id not in stored}
-    stored_now: dict[str, tuple[int, str]] = {}
-    if new:
-        # ignore_conflicts: an event a webhook stored meanwhile is simply already there.
-        WebhookEvent.objects.bulk_create(
-            [_new_event(p, source=source) for p in new.values()], ignore_conflicts=True
-        )
-        stored_now = _stored(list(new))
+    stored, new = store_missing(batch, source=source)
     receipts: list[Receipt | None] = []
     for parsed in batch:
+        pk, status = stored[parsed.id]
         if parsed.id in new:
-            pk, status = stored[parsed.id] = stored_now[parsed.id]
-            del new[parsed.id]  # a second copy in the same batch is then a stored event
-        else:
-            pk, status = stored[parsed.id]
-            if not (retry_failed and status == WebhookEvent.Status.FAILED):
-                receipts.append(None)
-                continue
+            new.discard(parsed.id)  # a second copy in the same batch is then a stored event
+        elif not (retry_failed and status == WebhookEvent.Status.FAILED):
+            receipts.append(None)
+            continue
         if status in WebhookEvent.FINAL:
             receipts.append(Receipt(parsed.id, status))
             continue
@@ -203,6 +193,26 @@ def ingest_missing(
         receipts.append(Receipt(event.stripe_id, event.status))
         stored[parsed.id] = (pk, event.status)
     return receipts
+
+
+def store_missing(
+    batch: list[ParsedEvent], *, source: WebhookEvent.Source
+) -> tuple[dict[str, tuple[int, str]], set[str]]:
+    """Insert the events of `batch` not stored yet, with one query; nothing is dispatched.
+
+    Returns every event's (pk, status) and the ids that were missing when it looked (one a
+    webhook stored in between counts among them, as the first copy the batch has).
+    """
+    stored = _stored([p.id for p in batch])
+    new = {p.id: p for p in batch if p.id not in stored}
+    if not new:
+        return stored, set()
+    # ignore_conflicts: an event a webhook stored meanwhile is simply already there.
+    WebhookEvent.objects.bulk_create(
+        [_new_event(p, source=source) for p in new.values()], ignore_conflicts=True
+    )
+    inserted = _stored(list(new))
+    return {**stored, **inserted}, set(inserted)
 
 
 def _stored(ids: list[str]) -> dict[str, tuple[int, str]]:

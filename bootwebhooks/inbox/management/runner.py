@@ -78,6 +78,9 @@ class ItemCommand(BaseCommand):
         self.stop_requested = True
         sys.stderr.write("\nstopping after the current item (again to abort)\n")
 
+    def stopping(self) -> bool:
+        return self.stop_requested
+
     def progress(self, total: int | None = None, quiet: bool = False) -> Progress:
         return Progress(self.stderr._out, total, enabled=not quiet)
 

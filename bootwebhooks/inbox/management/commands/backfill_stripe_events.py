@@ -1,20 +1,30 @@
 import json
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandError
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from bootwebhooks.inbox import stripe_api
 from bootwebhooks.inbox.dispatch import dispatch
 from bootwebhooks.inbox.exceptions import InvalidPayload
-from bootwebhooks.inbox.ingest import parse_event, record
+from bootwebhooks.inbox.ingest import parse_event, store_missing
+from bootwebhooks.inbox.management.lanes import (
+    Lanes,
+    Outcome,
+    add_jobs_argument,
+    customer_key,
+    usable_jobs,
+)
 from bootwebhooks.inbox.management.runner import ItemCommand, date_argument
 from bootwebhooks.inbox.models import Attempt, Checkpoint, WebhookEvent
 
 RETENTION = timedelta(days=30)  # Stripe's Events API keeps 30 days
 MAX_TYPES = 20  # Stripe's limit for types[]
+CHUNK = 100  # events dispatched per transaction
 
 
 class Command(ItemCommand):
@@ -31,10 +41,14 @@ class Command(ItemCommand):
         )
         parser.add_argument("--dry-run", action="store_true", help="list, store nothing")
         parser.add_argument("--retry-failed", action="store_true", help="also re-run failed ones")
+        add_jobs_argument(parser)
         super().add_arguments(parser)
 
-    def handle(self, since, until, types, dry_run, retry_failed, quiet, **options) -> None:
+    def handle(self, since, until, types, dry_run, retry_failed, jobs, quiet, **options) -> None:
         self.check_window(since, until, types)
+        jobs, why = usable_jobs(jobs)
+        if why:
+            self.stderr.write(why)
         try:
             client = stripe_api.client()
         except ImproperlyConfigured as exc:
@@ -45,7 +59,7 @@ class Command(ItemCommand):
         try:
             self.fetch(client, checkpoint, since, until, types, dry_run, progress)
             if not dry_run and not self.stop_requested:
-                self.process(since, until, types, retry_failed, progress)
+                self.process(since, until, types, retry_failed, jobs, progress)
         finally:
             progress.finish()
         if not dry_run and not self.stop_requested:
@@ -97,45 +111,94 @@ class Command(ItemCommand):
                 return
 
     def store_page(self, events, dry_run: bool) -> None:
+        """Store the page's new events as pending, with one query and one commit."""
         ids = [event.id for event in events]
         stored = set(
             WebhookEvent.objects.filter(stripe_id__in=ids).values_list("stripe_id", flat=True)
         )
+        batch = []
         for event in events:
             if event.id in stored:
                 self.tally("already stored")
-                continue
-            if dry_run:
+            elif dry_run:
                 self.stdout.write(f"would store {event.id} {event.type}")
                 self.tally("would store")
-                continue
-            try:
-                parsed = parse_event(json.dumps(event.to_dict()))
-            except InvalidPayload as exc:
-                self.stderr.write(f"{event.id}: {exc}; skipped")
-                self.tally("failed", event.id)
-                continue
-            record(parsed, source=WebhookEvent.Source.BACKFILL, delivery=False)
+            else:
+                try:
+                    batch.append(parse_event(json.dumps(event.to_dict())))
+                except InvalidPayload as exc:
+                    self.stderr.write(f"{event.id}: {exc}; skipped")
+                    self.tally("failed", event.id)
+        if batch:
+            with transaction.atomic():
+                store_missing(batch, source=WebhookEvent.Source.BACKFILL)
 
-    def process(self, since, until, types, retry_failed: bool, progress) -> None:
-        """Phase 2: dispatch what phase 1 stored, in (created, id) order."""
+    def process(self, since, until, types, retry_failed: bool, jobs: int, progress) -> None:
+        """Phase 2: dispatch what phase 1 stored, in (created, id) order per customer."""
         waiting = WebhookEvent.objects.filter(
             stripe_created__gte=since, stripe_created__lte=until
         ).filter(_statuses(retry_failed))
         if types:
             waiting = waiting.filter(_types(types))
-        pks = waiting.order_by("stripe_created", "stripe_id").values_list("pk", "stripe_id")
-        for pk, stripe_id in pks.iterator():
-            if self.stop_requested:
-                return
-            try:
-                event = dispatch(pk, trigger=Attempt.Trigger.COMMAND)
-            except Exception as exc:  # one bad item must not end the run
-                self.stderr.write(f"{stripe_id}: {exc!r}")
-                self.tally("failed", stripe_id)
-                continue
-            self.tally(event.status, stripe_id)
+        with Lanes(dispatch_chunk, jobs=jobs, chunk=CHUNK, stop_requested=self.stopping) as lanes:
+            for row in _in_order(waiting):
+                if self.stop_requested:
+                    break
+                pk, stripe_id, *routing = row
+                lanes.put(customer_key(*routing, stripe_id), (pk, stripe_id))
+                self.count(lanes.results(), progress)
+        self.count(lanes.results(), progress)
+
+    def count(self, outcomes: Iterable[Outcome], progress) -> None:
+        for outcome in outcomes:
+            if outcome.message:
+                self.stderr.write(outcome.message)
+            self.tally(outcome.outcome, outcome.item_id)
             progress.advance()
+
+
+def dispatch_chunk(chunk: list[tuple[int, str]], stopping: Callable[[], bool]) -> list[Outcome]:
+    """Dispatch a lane's chunk of stored events in one transaction (one commit per chunk).
+
+    Each event runs in its own savepoint (dispatch's), so one that fails is recorded as failed
+    and the rest go on. A stop leaves the events not reached pending, for the next run."""
+    outcomes = []
+    try:
+        with transaction.atomic():
+            for pk, stripe_id in chunk:
+                if stopping():
+                    break
+                try:
+                    event = dispatch(pk, trigger=Attempt.Trigger.COMMAND)
+                except Exception as exc:  # one bad item must not end the run
+                    outcomes.append(Outcome("failed", stripe_id, f"{stripe_id}: {exc!r}"))
+                    continue
+                outcomes.append(Outcome(event.status, stripe_id))
+    except Exception as exc:  # the commit failed: the whole chunk is still pending
+        return [
+            Outcome("failed", stripe_id, f"{stripe_id}: not committed: {exc!r}")
+            for _, stripe_id in chunk
+        ]
+    return outcomes
+
+
+def _in_order(waiting: QuerySet, page: int = 1000) -> Iterator[tuple]:
+    """(pk, stripe_id, customer_id, customer_email, object_id) by (created, id), a page at a
+    time by keyset: statuses change under our feet as lanes work, so no offsets."""
+    fields = ("pk", "stripe_id", "customer_id", "customer_email", "object_id", "stripe_created")
+    after = Q()
+    while True:
+        rows = list(
+            waiting.filter(after)
+            .order_by("stripe_created", "stripe_id")
+            .values_list(*fields)[:page]
+        )
+        for row in rows:
+            yield row[:-1]
+        if len(rows) < page:
+            return
+        created, stripe_id = rows[-1][-1], rows[-1][1]
+        after = Q(stripe_created__gt=created) | Q(stripe_created=created, stripe_id__gt=stripe_id)
 
 
 def _statuses(retry_failed: bool) -> Q:

@@ -2,7 +2,8 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import BinaryIO
 
 import ijson
@@ -10,7 +11,15 @@ from django.core.management.base import CommandError
 from django.db import transaction
 
 from bootwebhooks.inbox.exceptions import InvalidPayload
-from bootwebhooks.inbox.ingest import ingest_missing, parse_event
+from bootwebhooks.inbox.ingest import ParsedEvent, ingest_missing, parse_event
+from bootwebhooks.inbox.management.lanes import (
+    Lanes,
+    Outcome,
+    add_jobs_argument,
+    customer_key,
+    is_deadlock,
+    usable_jobs,
+)
 from bootwebhooks.inbox.management.runner import ItemCommand
 from bootwebhooks.inbox.models import WebhookEvent
 
@@ -31,19 +40,30 @@ class Command(ItemCommand):
         parser.add_argument(
             "--batch-size", type=int, default=200, help="events per transaction (default 200)"
         )
+        add_jobs_argument(parser)
         super().add_arguments(parser)
 
-    def handle(self, file, retry_failed, batch_size, quiet, **options) -> None:
+    def handle(self, file, retry_failed, batch_size, jobs, quiet, **options) -> None:
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1")
+        jobs, why = usable_jobs(jobs)
+        if why:
+            self.stderr.write(why)
         stream = self.open(file)
         size = _size(stream)
         progress = self.progress(quiet=quiet)
-        events = read_events(stream)
+        work = partial(import_chunk, retry_failed=retry_failed)
         try:
-            while not self.stop_requested and self.import_batch(events, batch_size, retry_failed):
-                done = sum(self.counts.values())
-                progress.advance(done - progress.done, stream.tell() / size if size else None)
+            with Lanes(work, jobs=jobs, chunk=batch_size, stop_requested=self.stopping) as lanes:
+                for where, parsed in self.parsed(read_events(stream)):
+                    if self.stop_requested:
+                        break
+                    key = customer_key(
+                        parsed.customer_id, parsed.customer_email, parsed.object_id, parsed.id
+                    )
+                    lanes.put(key, (where, parsed))
+                    self.count(lanes.results(), progress, stream.tell() / size if size else None)
+            self.count(lanes.results(), progress)
         finally:
             progress.finish()
             stream.close()
@@ -57,48 +77,61 @@ class Command(ItemCommand):
         except OSError as exc:
             raise CommandError(f"cannot read {file}: {exc.strerror}") from None
 
-    def import_batch(self, events: Iterator, size: int, retry_failed: bool) -> bool:
-        """Up to `size` events in one transaction: one commit (one fsync) per batch rather than
-        per event, and one query to store the new ones. A crash loses at most the open batch,
-        which the next run imports again. False once the file is done."""
-        batch, more = [], True
+    def parsed(self, events: Iterator[tuple[str, bytes]]) -> Iterator[tuple[str, ParsedEvent]]:
+        """The events that parse; the others are reported by line and counted failed."""
+        where = "the start"
         try:
             for where, body in events:
                 try:
-                    batch.append((where, parse_event(body)))
+                    yield where, parse_event(body)
                 except InvalidPayload as exc:
                     self.stderr.write(f"{where}: {exc}; skipped")
                     self.tally("failed", where)
-                if len(batch) == size or self.stop_requested:
-                    break
-            else:
-                more = False
         except ijson.JSONError as exc:  # a broken list object: nothing after this is readable
-            self.stderr.write(f"the list object breaks after {len(batch)} more items: {exc}")
+            self.stderr.write(f"the list object breaks after {where}: {exc}")
             self.tally("failed", "rest of file")
-            more = False
-        if not batch:
-            return more
+
+    def count(self, outcomes: Iterable[Outcome], progress, fraction: float | None = None) -> None:
+        n = 0
+        for outcome in outcomes:
+            if outcome.message:
+                self.stderr.write(outcome.message)
+            self.tally(outcome.outcome, outcome.item_id)
+            n += 1
+        progress.advance(n, fraction)
+
+
+def import_chunk(
+    chunk: list[tuple[str, ParsedEvent]], stopping: Callable[[], bool], *, retry_failed: bool
+) -> list[Outcome]:
+    """Up to `--batch-size` events of one lane in one transaction: one commit (one fsync) per
+    chunk rather than per event, and one query to store the new ones. A crash loses at most
+    the open chunk, which the next run imports again. A deadlock with another lane (a user
+    reached through two customers) rolls the chunk back; it is tried once more."""
+    events = [parsed for _, parsed in chunk]
+    for attempt in (1, 2):
         try:
             with transaction.atomic():
                 receipts = ingest_missing(
-                    [parsed for _, parsed in batch],
-                    source=WebhookEvent.Source.IMPORT,
-                    retry_failed=retry_failed,
+                    events, source=WebhookEvent.Source.IMPORT, retry_failed=retry_failed
                 )
-        except Exception as exc:  # the batch rolled back whole; the next run retries it
-            for where, parsed in batch:
-                self.stderr.write(f"{where} ({parsed.id}): not imported: {exc!r}")
-                self.tally("failed", parsed.id)
-            return more
-        for (_, parsed), receipt in zip(batch, receipts, strict=True):
-            if receipt is None:
-                self.tally("skipped")
-            elif receipt.status == WebhookEvent.Status.FAILED:
-                self.tally("failed", parsed.id)
-            else:
-                self.tally(receipt.status)
-        return more
+            break
+        except Exception as exc:  # the chunk rolled back whole; the next run retries it
+            if attempt == 1 and is_deadlock(exc):
+                continue
+            return [
+                Outcome("failed", parsed.id, f"{where} ({parsed.id}): not imported: {exc!r}")
+                for where, parsed in chunk
+            ]
+    outcomes = []
+    for parsed, receipt in zip(events, receipts, strict=True):
+        if receipt is None:
+            outcomes.append(Outcome("skipped"))
+        elif receipt.status == WebhookEvent.Status.FAILED:
+            outcomes.append(Outcome("failed", parsed.id))
+        else:
+            outcomes.append(Outcome(receipt.status, parsed.id))
+    return outcomes
 
 
 def read_events(stream: io.BufferedReader) -> Iterator[tuple[str, bytes]]:
