@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from bench import events
 from bench.servers import Gunicorn
-from bench.workloads import write_snapshot
+from bench.workloads import reconnect_workers, write_snapshot
 
 _serial = itertools.count()
 CLOSED_MID_UPLOAD = {"BrokenPipeError", "ConnectionResetError"}
@@ -201,7 +201,8 @@ def run(server: Gunicorn, db, *, examples: int) -> dict:
     wrong: list[str] = []
     closed_mid_upload: list[str] = []
     workers_before = set(server.worker_pids())
-    before = write_snapshot(db)
+    reconnect = lambda: reconnect_workers(db, server.base_url, len(workers_before))  # noqa: E731
+    before = write_snapshot(db, reconnect)
 
     @settings(
         max_examples=examples,
@@ -226,7 +227,7 @@ def run(server: Gunicorn, db, *, examples: int) -> dict:
             wrong.append(f"{case.kind}: {answer} for {case.method} {header} {case.body[:80]!r}")
 
     probe()
-    after = write_snapshot(db)
+    after = write_snapshot(db, reconnect)
     delta = {k: after[k] - before[k] for k in before if k != "sessions"}
     (mal_rows,) = db.execute(
         "SELECT count(*) FROM inbox_webhookevent WHERE stripe_id LIKE 'evt\\_mal%%'"

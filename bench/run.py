@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -26,7 +27,7 @@ if __package__ in (None, ""):  # `python bench/run.py`
 
 from bench import events, reliability
 from bench.servers import ROOT, Gunicorn, PrivatePostgres, free_port, postgres_bindir
-from bench.workloads import Result, flush_stats, run_wrk, write_snapshot
+from bench.workloads import Result, flush_stats, reconnect_workers, run_wrk, write_snapshot
 
 OUT = ROOT / "var" / "bench"
 FLOOR = "framework floor (read body)"
@@ -173,20 +174,20 @@ class Bench:
                 [f"evt\\_u{r}x%", a.duplicate_pool],
             )
         ]
-        hot_before = self.hot_updates()
+        hot_before = self.hot_updates(server)
         out["dup"] = self.wrk(
             DUP, server, self.requests("duplicates", events.WEBHOOK, dup_bodies), cycle=True
         )
-        hot_after = self.hot_updates()
+        hot_after = self.hot_updates(server)
         out["dup_updates"] = [
             after - before for after, before in zip(hot_after, hot_before, strict=True)
         ]
         bad_file = self.requests(
             "bad", events.WEBHOOK, events.bodies("b", 2000), secret=events.WRONG_SECRET
         )
-        before = write_snapshot(self.db)
+        before = write_snapshot(self.db, self.reconnect(server))
         out["bad"] = self.wrk(BAD, server, bad_file, cycle=True)
-        after = write_snapshot(self.db)
+        after = write_snapshot(self.db, self.reconnect(server))
         out["bad_writes"] = {k: after[k] - before[k] for k in before}
         drf_file = self.requests("drf-floor", events.DRF_FLOOR, events.bodies("f", 2000))
         out["drf"] = self.wrk(DRF, server, drf_file, cycle=True)
@@ -215,9 +216,12 @@ class Bench:
             self.db.execute("ALTER SYSTEM RESET synchronous_commit")
             self.db.execute("SELECT pg_reload_conf()")
 
-    def hot_updates(self) -> tuple[int, int]:
+    def reconnect(self, server: Gunicorn) -> Callable[[], None]:
+        return lambda: reconnect_workers(self.db, server.base_url, self.args.workers)
+
+    def hot_updates(self, server: Gunicorn) -> tuple[int, int]:
         """(updates, HOT updates) of the event table; stats flushed first."""
-        flush_stats(self.db)
+        flush_stats(self.db, self.reconnect(server))
         return self.db.execute(
             "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
             "WHERE relname = 'inbox_webhookevent'"

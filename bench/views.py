@@ -3,13 +3,12 @@
 import json
 
 import stripe
+from bootwebhooks.inbox.views import StripeWebhookView
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bench.models import NaiveEvent
@@ -29,14 +28,16 @@ class DrfFloor(APIView):
     """
 
     authentication_classes = []
-    permission_classes = [AllowAny]
+    permission_classes = []
     throttle_classes = []
     parser_classes = []
+    renderer_classes = StripeWebhookView.renderer_classes
+    content_negotiation_class = StripeWebhookView.content_negotiation_class
     http_method_names = ["post"]
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> JsonResponse:
         request._request.body  # noqa: B018
-        return Response({"ok": True})
+        return JsonResponse({"ok": True})
 
 
 @csrf_exempt

@@ -1,10 +1,15 @@
 """wrk runs and the database counters that go with them."""
 
+import contextlib
 import json
 import os
 import resource
 import subprocess
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -128,11 +133,12 @@ WRITE_COUNTERS = """
 """
 
 
-def flush_stats(conn) -> None:
+def flush_stats(conn, reconnect: Callable[[], None] | None = None) -> None:
     """Make every backend's pending table statistics visible.
 
     Backends publish their counters lazily (up to ~10 s later when idle), but always on exit,
-    so end the application's sessions; Django's health check reconnects on the next request.
+    so end the application's sessions; then `reconnect` the workers before anything is read
+    or measured (see reconnect_workers).
     """
     conn.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -140,12 +146,42 @@ def flush_stats(conn) -> None:
         "AND backend_type = 'client backend'"
     )
     conn.execute("SELECT pg_sleep(0.3)")
+    if reconnect is not None:
+        reconnect()
+        conn.execute("SELECT pg_sleep(0.3)")  # a new session's first commit flushes its stats
     conn.execute("SELECT pg_stat_clear_snapshot()")
 
 
-def write_snapshot(conn) -> dict[str, int]:
+def reconnect_workers(conn, base_url: str, workers: int, timeout: float = 20) -> None:
+    """Bring every gunicorn worker's database session back after flush_stats ended them.
+
+    The product runs without Django's connection health checks (a round trip per request), so
+    a worker's first query on a session the server ended fails once, a 503, exactly as after
+    a database restart. Spend those on /healthz here, not inside a measured workload: touch it
+    until every worker holds a live session again.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with ThreadPoolExecutor(workers * 2) as pool:
+            list(pool.map(_touch, [f"{base_url}/healthz"] * workers * 4))
+        (sessions,) = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        ).fetchone()
+        if sessions >= workers:
+            return
+    raise RuntimeError(f"gunicorn's {workers} workers did not reconnect in {timeout} s")
+
+
+def _touch(url: str) -> None:
+    # The one 503 (or a closed socket) is the point.
+    with contextlib.suppress(urllib.error.URLError, OSError):
+        urllib.request.urlopen(url, timeout=5).read()
+
+
+def write_snapshot(conn, reconnect: Callable[[], None] | None = None) -> dict[str, int]:
     """Rows inserted/updated/deleted in user tables, sessions opened, and the rows stored."""
-    flush_stats(conn)
+    flush_stats(conn, reconnect)
     ins, upd, dele = conn.execute(WRITE_COUNTERS).fetchone()
     (sessions,) = conn.execute(
         "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"

@@ -99,3 +99,11 @@ def test_the_webhook_is_never_redirected_to_https(client, settings):
     assert post_event(client, make_event()).status_code == 200
     assert post_event(client, make_event(), url="/webhooks/stripe").status_code == 200
     assert client.get("/api/events/evt_1/").status_code == 301
+
+
+def test_connection_health_checks_are_off_unless_asked_for(monkeypatch):
+    from bootwebhooks.settings import _database
+
+    assert _database("postgres://u@h:5432/db")["CONN_HEALTH_CHECKS"] is False
+    monkeypatch.setenv("DATABASE_CONN_HEALTH_CHECKS", "1")
+    assert _database("postgres://u@h:5432/db")["CONN_HEALTH_CHECKS"] is True

@@ -156,7 +156,9 @@ def ingest(
     """Record the event (durably, in its own transaction) and process it unless it is final."""
     pk, status, created = record(parsed, source=source, headers=headers)
     if status in WebhookEvent.FINAL:
-        logger.info(
+        # A redelivery changes nothing: /metrics counts it; the line is for debugging only.
+        logger.log(
+            logging.INFO if created else logging.DEBUG,
             "stripe event %s type=%s status=%s duplicate=%d",
             parsed.id,
             parsed.type,

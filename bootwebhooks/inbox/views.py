@@ -1,13 +1,16 @@
 import logging
+import time
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -33,6 +36,19 @@ _RECEIPT = inline_serializer(
 _ERROR = inline_serializer("WebhookError", {"error": serializers.CharField()})
 
 
+class JsonOnly(BaseContentNegotiation):
+    """The webhook answers JSON whatever the Accept header says: Stripe reads only the status,
+    and negotiating cost more than checking a signature."""
+
+    def select_parser(self, request, parsers):
+        return None
+
+    def select_renderer(
+        self, request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        return renderers[0], renderers[0].media_type
+
+
 class StripeWebhookView(APIView):
     """Receive one Stripe delivery. The signature is the authentication.
 
@@ -56,9 +72,11 @@ class StripeWebhookView(APIView):
     """
 
     authentication_classes = []
-    permission_classes = [AllowAny]
+    permission_classes = []
     throttle_classes = []
     parser_classes = []
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JsonOnly
     http_method_names = ["post"]
 
     @extend_schema(
@@ -74,24 +92,48 @@ class StripeWebhookView(APIView):
         },
         auth=[],
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> JsonResponse:
+        # Answers are JsonResponses, not DRF Responses: Stripe reads only the status, and a
+        # rejection should cost little more than the signature check.
         try:
             body = read_body(request._request, settings.WEBHOOK_MAX_BODY_BYTES)
-            receipt = receive(body, request.headers)
+            receipt = receive(body, request._request.headers)
         except WebhookRejected as exc:
             metrics.REJECTED.labels(exc.reason).inc()
             if isinstance(exc, InvalidSignature):
                 metrics.SIGNATURE_FAILURES.inc()
-            return Response({"error": str(exc)}, status=exc.status_code)
+            log_rejection(exc)
+            return JsonResponse({"error": str(exc)}, status=exc.status_code)
         except (OperationalError, InterfaceError):
             logger.exception("database unavailable while receiving a Stripe event")
-            return Response({"error": "database unavailable, retry later"}, status=503)
+            return JsonResponse({"error": "database unavailable, retry later"}, status=503)
         code = 202 if receipt.queued else _STATUS_CODES.get(receipt.status, 200)
-        return Response({"id": receipt.id, "status": receipt.status}, status=code)
+        return JsonResponse({"id": receipt.id, "status": receipt.status}, status=code)
 
 
 # A failed event answers 500 so Stripe retries; a queued one 202 once it and its task are stored.
 _STATUS_CODES = {WebhookEvent.Status.FAILED: 500, WebhookEvent.Status.PENDING: 202}
+
+
+_LOG_EVERY = 10.0  # seconds
+_last_logged: dict[str, tuple[float, int]] = {}  # reason -> (when, rejections since)
+
+
+def log_rejection(exc: WebhookRejected) -> None:
+    """One warning per reason every 10 s, saying how many were rejected in between.
+
+    A wrong secret turns every delivery into a 400: a line each would cost more than the
+    check (Django's own per-4xx warning is off for this reason, see settings.LOGGING), while
+    /metrics counts every one by reason.
+    """
+    now = time.monotonic()
+    when, since = _last_logged.get(exc.reason, (-_LOG_EVERY, 0))
+    if now - when < _LOG_EVERY:
+        _last_logged[exc.reason] = (when, since + 1)
+        return
+    _last_logged[exc.reason] = (now, 0)
+    more = f" (and {since} more since the last report)" if since else ""
+    logger.warning("rejected a Stripe delivery: %s: %s%s", exc.reason, exc, more)
 
 
 def read_body(request: HttpRequest, limit: int) -> bytes:

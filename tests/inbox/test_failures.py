@@ -49,9 +49,12 @@ print(json.dumps([health.status_code, health.json()]))
 """
 
 
-def run_django(script: str, body: bytes, database_url: str) -> subprocess.CompletedProcess:
+def run_django(
+    script: str, body: bytes, database_url: str, **extra_env: str
+) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
+        **extra_env,
         "DJANGO_SETTINGS_MODULE": "bootwebhooks.settings",
         "DATABASE_URL": database_url,
         "STRIPE_WEBHOOK_SECRETS": TEST_SECRET,
@@ -95,3 +98,56 @@ def test_a_crash_mid_transaction_leaves_the_event_stored_and_nothing_applied(han
     assert response.json() == {"id": event["id"], "status": "processed"}
     assert effects(event["id"]) == 1
     assert WebhookEvent.objects.get().delivery_count == 2
+
+
+SESSION_ENDED_BETWEEN_DELIVERIES = """
+import io, json, os, sys, django
+django.setup()
+import psycopg
+from django.core.handlers.wsgi import WSGIHandler
+from django.db import connection
+
+app = WSGIHandler()  # the real request cycle: Django closes a broken connection after it
+
+def post(body):
+    environ = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/webhooks/stripe/", "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
+        "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
+        "HTTP_STRIPE_SIGNATURE": os.environ["SIGNATURE"], "HTTP_HOST": "testserver",
+    }
+    status = []
+    answer = b"".join(app(environ, lambda s, h: status.append(s)))
+    return [int(status[0].split()[0]), json.loads(answer)]
+
+body = sys.stdin.buffer.read()
+print(json.dumps(post(body)))
+pid = connection.connection.info.backend_pid  # kept: CONN_MAX_AGE is set
+with psycopg.connect(os.environ["ADMIN_URL"], autocommit=True) as admin:
+    admin.execute("SELECT pg_terminate_backend(%s)", [pid])  # a restart, as the worker sees it
+print(json.dumps(post(body)))
+print(json.dumps(post(body)))
+"""
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_after_the_database_ends_a_session_one_delivery_gets_503_and_the_next_is_served():
+    """Without connection health checks (the default), a worker's first query on a session the
+    server ended fails: that delivery is a 503, which Stripe retries, and Django reconnects."""
+    event = make_event("customer.created")
+    body = json.dumps(event).encode()
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    os.environ["ADMIN_URL"] = url.replace("postgres://", "postgresql://")
+    try:
+        result = run_django(SESSION_ENDED_BETWEEN_DELIVERIES, body, url, DATABASE_CONN_MAX_AGE="60")
+    finally:
+        del os.environ["ADMIN_URL"]
+
+    assert result.returncode == 0, result.stderr.decode()
+    first, after_end, retry = (json.loads(line) for line in result.stdout.decode().splitlines())
+    assert first == [200, {"id": event["id"], "status": "ignored"}]
+    assert after_end == [503, {"error": "database unavailable, retry later"}]
+    assert retry == [200, {"id": event["id"], "status": "ignored"}]
+    assert WebhookEvent.objects.get().delivery_count == 2  # the 503 counted nothing

@@ -209,3 +209,26 @@ def test_it_needs_no_csrf_token_or_session(handlers):
     response = post_event(client, make_event())
     assert response.status_code == 200
     assert "sessionid" not in response.cookies
+
+
+def test_rejections_are_logged_once_per_reason_every_ten_seconds(client, caplog, monkeypatch):
+    from bootwebhooks.inbox import views
+
+    clock = [1000.0]
+    monkeypatch.setattr(views.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(views, "_last_logged", {})
+    event = make_event("invoice.paid")
+    caplog.set_level("WARNING")
+
+    for _ in range(3):
+        assert post_event(client, event, secret="whsec_wrong").status_code == 400
+    clock[0] += 10
+    assert post_event(client, event, secret="whsec_wrong").status_code == 400
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "bootwebhooks.inbox.views"]
+    assert lines == [
+        "rejected a Stripe delivery: signature: no v1 signature matches a configured secret",
+        "rejected a Stripe delivery: signature: no v1 signature matches a configured secret"
+        " (and 2 more since the last report)",
+    ]
+    assert not [r for r in caplog.records if r.name == "django.request"]  # no line per 400
