@@ -43,9 +43,12 @@ def encode(evt: dict[str, Any]) -> bytes:
     return json.dumps(evt, separators=(",", ":")).encode()
 
 
-def member_events(prefix: str, n: int, now: int) -> list[dict[str, Any]]:
+def member_events(prefix: str, n: int, now: int, first_user: int = 1) -> list[dict[str, Any]]:
     key = f"{prefix}{n:07d}"
-    signup = customer_journey(key=key, user_id=n + 1, email=f"member{n}@example.com", now=now)
+    user_id = first_user + n
+    signup = customer_journey(
+        key=key, user_id=user_id, email=f"member{user_id}@example.com", now=now
+    )
     subscription = signup[2]["data"]["object"]
     invoice = signup[3]["data"]["object"]
     renewal = {
@@ -93,17 +96,31 @@ def member_events(prefix: str, n: int, now: int) -> list[dict[str, Any]]:
     return events
 
 
-def bodies(prefix: str, count: int, now: int | None = None) -> Iterator[bytes]:
-    """`count` unique event bodies, members in order (signups before renewals per member)."""
+def bodies(prefix: str, count: int, now: int | None = None, first_user: int = 1) -> Iterator[bytes]:
+    """`count` unique event bodies, members in order (signups before renewals per member).
+
+    Member n is user `first_user + n` (Checkout's client_reference_id): with those users
+    created (create_users), every event reaches a membership."""
     now = int(time.time()) if now is None else now
     produced, n = 0, 0
     while produced < count:
-        for evt in member_events(prefix, n, now):
+        for evt in member_events(prefix, n, now, first_user):
             if produced == count:
                 return
             yield encode(evt)
             produced += 1
         n += 1
+
+
+def create_users(conn, first: int, count: int) -> None:
+    """Users `first` .. `first + count - 1`, as a signup flow would have made them (one query)."""
+    conn.execute(
+        "INSERT INTO auth_user (id, password, is_superuser, username, first_name, last_name, "
+        "email, is_staff, is_active, date_joined) "
+        "SELECT g, '!', false, 'member' || g, '', '', 'member' || g || '@example.com', false, "
+        "true, now() FROM generate_series(%s::bigint, %s::bigint) AS g ON CONFLICT DO NOTHING",
+        [first, first + count - 1],
+    )
 
 
 def write_requests(

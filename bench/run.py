@@ -113,6 +113,14 @@ class Bench:
         self.pg = pg
         self.workdir = workdir
         self.db = pg.connect()
+        self.next_user = 1
+
+    def users(self, count: int) -> int:
+        """Create `count` fresh users (enough for `count` events) and return the first id, so
+        the unique workloads' events reach real members, as in production."""
+        first, self.next_user = self.next_user, self.next_user + count
+        events.create_users(self.db, first, count)
+        return first
 
     def wrk(self, name: str, server: Gunicorn, file: Path, *, cycle: bool) -> Result:
         postmaster = self.pg.postmaster_pid()
@@ -160,7 +168,7 @@ class Bench:
         out["naive"] = self.wrk(
             NAIVE, server, self.requests("naive", events.NAIVE, naive_bodies), cycle=False
         )
-        unique_bodies = events.bodies(f"u{r}x", unique_count)
+        unique_bodies = events.bodies(f"u{r}x", unique_count, first_user=self.users(unique_count))
         out["unique"] = self.wrk(
             UNIQUE, server, self.requests("unique", events.WEBHOOK, unique_bodies), cycle=False
         )
@@ -334,8 +342,11 @@ def main() -> int:
     parser.add_argument("--only-reliability", action="store_true")
     parser.add_argument("--reliability-events", type=int, default=3000)
     parser.add_argument("--malformed-examples", type=int, default=1500)
-    parser.add_argument("--command-events", type=int, default=8000,
-                        help="events for the import and backfill rates")  # fmt: skip
+    parser.add_argument(
+        "--import-events", type=int, default=100_000, help="events in the import workload's file"
+    )
+    parser.add_argument("--backfill-events", type=int, default=8000,
+                        help="events the backfill workload fetches")  # fmt: skip
     args = parser.parse_args()
 
     ensure_tools()
@@ -369,7 +380,7 @@ def main() -> int:
             print(f"gunicorn on {server.base_url}, {args.workers} sync workers", flush=True)
             tp = bench.throughput(server)
             server.stop()
-            tp["commands"] = commands_rate(pg.url, tp, args.command_events)
+            tp["commands"] = commands_rate(pg.url, tp, args.import_events, args.backfill_events)
             report["throughput"] = {
                 **{k: v for k, v in tp.items() if k not in ("results", "goals")},
                 "results": [r.as_dict() for r in tp["results"]],
@@ -407,13 +418,14 @@ def main() -> int:
     return 1 if failed else 0
 
 
-def commands_rate(database_url: str, tp: dict, events: int) -> dict:
+def commands_rate(database_url: str, tp: dict, imports: int, backfills: int) -> dict:
     """Import and backfill rates on the same private cluster, against this run's webhook rate;
     their goals join the throughput goals."""
     webhook = next(r.rps for r in tp["results"] if r.name == "bootwebhooks: unique events")
-    print(f"import and backfill of {events} events each", flush=True)
+    print(f"import of {imports} events, backfill of {backfills}", flush=True)
     out = subprocess.run(
-        [sys.executable, "bench/commands_rate.py", "--events", str(events),
+        [sys.executable, "bench/commands_rate.py", "--import-events", str(imports),
+         "--backfill-events", str(backfills),
          "--webhook-rps", str(webhook), "--json"],
         cwd=ROOT, env={**os.environ, "DATABASE_URL": database_url},
         check=True, capture_output=True, text=True,
@@ -460,10 +472,15 @@ def render(report: dict, args: argparse.Namespace) -> str:
         )
         if tp.get("commands"):
             c = tp["commands"]
+            rss = ", ".join(f"{int(n):,} events {mb:.0f} MB" for n, mb in c["peak_rss_mb"].items())
             parts.append(
-                f"Commands, {c['events']} events each on the same cluster: "
-                + ", ".join(f"{k} {v:.0f} events/s" for k, v in c["rates"].items())
-                + f"; webhook {c['webhook_rps']:.0f} req/s; peak RSS {c['peak_rss_mb']:.0f} MB."
+                f"Commands on the same cluster, --jobs {c['jobs']}: "
+                + ", ".join(
+                    f"{name} {c['events'][name]:,} events at {rate:.0f} events/s"
+                    for name, rate in c["rates"].items()
+                )
+                + f"; webhook {c['webhook_rps']:.0f} req/s. Import peak RSS (command or largest "
+                f"lane): {rss}."
             )
     rel = report.get("reliability")
     if rel:

@@ -2,12 +2,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from bootwebhooks.inbox.models import WebhookEvent
 from memberships import access
-from payments.models import Payment, Subscription
+from payments.models import Payment, Subscription, locked_row
 from payments.plans import LIFETIME
 
 
@@ -59,17 +59,10 @@ class Membership(models.Model):
     def locked_for(cls, user_id: int) -> "Membership":
         """The user's membership, created if missing, locked until the transaction ends.
 
-        Two events creating it at once: the loser's INSERT waits on the unique index and
-        fails once the winner commits; it then locks the winner's row, so no update is lost.
+        Two events creating it at once: the loser's INSERT waits on the unique index and does
+        nothing once the winner commits; it then locks the winner's row, so no update is lost.
         """
-        membership = cls.objects.select_for_update().filter(user_id=user_id).first()
-        if membership is not None:
-            return membership
-        try:
-            with transaction.atomic():
-                return cls.objects.create(user_id=user_id)
-        except IntegrityError:
-            return cls.objects.select_for_update().get(user_id=user_id)
+        return locked_row(cls, user_id=user_id)
 
     @classmethod
     def refresh(
@@ -85,7 +78,9 @@ class Membership(models.Model):
         The facts are read after the membership row is locked, so a concurrent event that
         changed other facts has either committed (and is seen) or waits for this one.
         """
-        with transaction.atomic():
+        # No savepoint of its own: inside a handler, the handlers' savepoint already undoes
+        # everything if anything fails.
+        with transaction.atomic(savepoint=False):
             membership = cls.locked_for(user_id)
             derived = access.derive(
                 list(Payment.objects.filter(user_id=user_id)),

@@ -19,8 +19,10 @@ def resolve_user(
     """The user, in this order: Checkout's `client_reference_id`, `metadata.user_id`, the user
     the customer is already linked to, then the one user with the customer's email."""
     User = get_user_model()
-    for claimed in (client_reference_id, (metadata or {}).get("user_id")):
-        if user := _user_by_pk(User, claimed):
+    claimed = [_pk(value) for value in (client_reference_id, (metadata or {}).get("user_id"))]
+    if wanted := [pk for pk in claimed if pk is not None]:
+        found = User.objects.in_bulk(wanted)  # both clues in one query, taken in that order
+        if user := next((found[pk] for pk in wanted if pk in found), None):
             return user
     if customer is not None and customer.user_id is not None:
         return customer.user
@@ -57,22 +59,19 @@ def claim(
     return user
 
 
-def _user_by_pk(User: Any, value: Any) -> AbstractBaseUser | None:
+def _pk(value: Any) -> int | None:
     if isinstance(value, bool) or not str(value or "").strip().isdigit():
         return None
-    return User.objects.filter(pk=int(value)).first()
+    return int(value)
 
 
 def users_touched_by(event: WebhookEvent) -> set[int]:
-    """Ids of the users whose facts `event` changed or whose customer it concerns."""
-    ids: set[int | None] = set()
-    for model in (Payment, Subscription):
-        ids.update(model.objects.filter(last_event=event).values_list("user_id", flat=True))
-        if event.customer_id:
-            facts = model.objects.filter(customer_id=event.customer_id)
-            ids.update(facts.values_list("user_id", flat=True))
+    """Ids of the users whose facts `event` changed or whose customer it concerns (one query)."""
+    facts = [model.objects.filter(last_event=event) for model in (Payment, Subscription)]
     if event.customer_id:
-        customers = StripeCustomer.objects.filter(customer_id=event.customer_id)
-        ids.update(customers.values_list("user_id", flat=True))
-    ids.discard(None)
-    return {i for i in ids if i is not None}
+        facts += [
+            model.objects.filter(customer_id=event.customer_id)
+            for model in (Payment, Subscription, StripeCustomer)
+        ]
+    first, *rest = (rows.values_list("user_id", flat=True) for rows in facts)
+    return {user_id for user_id in first.union(*rest) if user_id is not None}

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
@@ -26,20 +26,18 @@ CLOSED_DISPUTE_STATUSES = frozenset({"won", "lost", "warning_closed"})
 M = TypeVar("M", bound=models.Model)
 
 
-def _locked(model: type[M], **key: Any) -> tuple[M, bool]:
-    """The row with `key`, created if missing, locked for this transaction: (row, created).
+def locked_row(model: type[M], **key: Any) -> M:
+    """The row with `key`, created if missing, locked for this transaction.
 
-    Two events creating the same row at once: the second INSERT waits on the unique index,
-    fails once the first commits, and then locks the row the first one made.
+    A missing row is inserted with ON CONFLICT DO NOTHING (no savepoint, no error to recover
+    from) and then locked. Two events creating the same row at once: the second INSERT waits
+    on the unique index, does nothing once the first commits, and locks the row the first made.
     """
     row = model.objects.select_for_update().filter(**key).first()
     if row is not None:
-        return row, False
-    try:
-        with transaction.atomic():
-            return model.objects.create(**key), True
-    except IntegrityError:
-        return model.objects.select_for_update().get(**key), False
+        return row
+    model.objects.bulk_create([model(**key)], ignore_conflicts=True)
+    return model.objects.select_for_update().get(**key)
 
 
 class StripeCustomer(models.Model):
@@ -70,7 +68,7 @@ class StripeCustomer(models.Model):
 
     @classmethod
     def locked(cls, customer_id: str) -> "StripeCustomer":
-        return _locked(cls, customer_id=customer_id)[0]
+        return locked_row(cls, customer_id=customer_id)
 
     def link(self, user: Any, *, by: Any) -> None:
         """Staff link the customer to `user`, who takes over all of the customer's facts."""
@@ -137,7 +135,7 @@ class Subscription(models.Model):
 
     @classmethod
     def locked(cls, subscription_id: str) -> "Subscription":
-        return _locked(cls, subscription_id=subscription_id)[0]
+        return locked_row(cls, subscription_id=subscription_id)
 
     @property
     def snapshot_key(self) -> tuple[bool, datetime, str] | None:
@@ -226,9 +224,8 @@ class Payment(models.Model):
 
     @classmethod
     def locked(cls, stripe_id: str, kind: "Payment.Kind") -> "Payment":
-        payment, created = _locked(cls, stripe_id=stripe_id)
-        if created:
-            payment.kind = kind
+        payment = locked_row(cls, stripe_id=stripe_id)
+        payment.kind = payment.kind or kind  # blank only on a row just inserted
         return payment
 
     @property
@@ -327,7 +324,7 @@ class Charge(models.Model):
 
     @classmethod
     def locked(cls, charge_id: str) -> "Charge":
-        return _locked(cls, charge_id=charge_id)[0]
+        return locked_row(cls, charge_id=charge_id)
 
     def payments(self) -> models.QuerySet[Payment]:
         intents = {self.payment_intent_id} - {""}

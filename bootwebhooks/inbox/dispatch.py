@@ -7,6 +7,7 @@ import time
 import traceback
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, models, transaction
@@ -32,9 +33,12 @@ def dispatch(
     1. Lock the event row. Concurrent deliveries, retries and workers of the same event queue
        up here; whoever comes second finds the event final and returns without running
        anything.
-    2. Run every handler for its type, in order, inside a savepoint.
-    3. If one raises, roll the savepoint back (no handler's effects survive) and mark the event
-       failed with the traceback; otherwise mark it processed (or superseded).
+    2. Run every handler for its type, in order.
+    3. If one raises, undo every handler's effects and mark the event failed with the
+       traceback: in our own transaction by rolling it back and recording the failure in a new
+       one (under the lock again: if another delivery finished the event in between, that
+       outcome stands); inside a caller's transaction by rolling back a savepoint. Otherwise
+       mark it processed (or superseded).
     4. Record the attempt and commit. A crash before the commit leaves the event as it was.
 
     `force` re-runs an event that is already final (a replay); handlers are idempotent, and the
@@ -42,27 +46,24 @@ def dispatch(
     """
     started = timezone.now()
     clock = time.perf_counter()
-    with transaction.atomic():
-        event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
-        if event.status in WebhookEvent.FINAL and not force:
-            return event
-        outcome, error, trace = _run_handlers(event)
-        finished = timezone.now()
-        event.status = outcome
-        event.processed_at = None if outcome == Attempt.Outcome.FAILED else finished
-        event.attempt_count += 1
-        event.save(update_fields=["status", "processed_at", "attempt_count"])
-        Attempt.objects.create(
-            event=event,
-            trigger=trigger,
-            user=user,
-            started_at=started,
-            finished_at=finished,
-            outcome=outcome,
-            error=error,
-            traceback=trace,
-            note=note,
-        )
+    # Our own transaction (a webhook, a worker) needs no savepoint around the handlers: if one
+    # fails, the whole transaction rolls back and the failure is recorded in a fresh one. Inside
+    # a caller's transaction (an import chunk) a savepoint keeps the caller's work.
+    own = not connection.in_atomic_block
+    try:
+        with transaction.atomic():
+            event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
+            if event.status in WebhookEvent.FINAL and not force:
+                return event
+            outcome, error, trace = _run_handlers(event, savepoint=not own)
+            _record(event, outcome, error, trace, trigger, user, started, note)
+    except _HandlersFailed as failed:
+        with transaction.atomic():
+            event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
+            if event.status in WebhookEvent.FINAL and not force:
+                return event  # another delivery finished it in between
+            _record(event, Attempt.Outcome.FAILED, failed.error, failed.trace, trigger, user,
+                    started, note)  # fmt: skip
     elapsed = time.perf_counter() - clock
     metrics.PROCESSING.labels(event.type).observe(elapsed)
     logger.info(
@@ -76,16 +77,58 @@ def dispatch(
     return event
 
 
-def _run_handlers(event: WebhookEvent) -> tuple[str, str, str]:
+def _record(
+    event: WebhookEvent,
+    outcome: str,
+    error: str,
+    trace: str,
+    trigger: Attempt.Trigger,
+    user: AbstractBaseUser | None,
+    started: datetime,
+    note: str,
+) -> None:
+    finished = timezone.now()
+    event.status = outcome
+    event.processed_at = None if outcome == Attempt.Outcome.FAILED else finished
+    event.attempt_count += 1
+    event.save(update_fields=["status", "processed_at", "attempt_count"])
+    Attempt.objects.create(
+        event=event,
+        trigger=trigger,
+        user=user,
+        started_at=started,
+        finished_at=finished,
+        outcome=outcome,
+        error=error,
+        traceback=trace,
+        note=note,
+    )
+
+
+class _HandlersFailed(Exception):
+    """A handler raised outside any savepoint: the transaction must roll back whole first."""
+
+    def __init__(self, error: str, trace: str) -> None:
+        super().__init__(error)
+        self.error, self.trace = error, trace
+
+
+def _run_handlers(event: WebhookEvent, *, savepoint: bool = True) -> tuple[str, str, str]:
     handlers = registry.handlers_for(event.type)
     if not handlers:
         return Attempt.Outcome.IGNORED, "", ""
     try:
-        with transaction.atomic():
+        if savepoint:
+            with transaction.atomic():
+                results = [handler(event) for handler in handlers]
+        else:
             results = [handler(event) for handler in handlers]
     except Exception as exc:
         logger.warning("stripe event %s: handler failed: %r", event.stripe_id, exc)
-        return Attempt.Outcome.FAILED, f"{type(exc).__name__}: {exc}", traceback.format_exc()
+        error, trace = f"{type(exc).__name__}: {exc}", traceback.format_exc()
+        if not savepoint:
+            raise _HandlersFailed(error, trace) from exc
+        return Attempt.Outcome.FAILED, error, trace
     if Attempt.Outcome.SUPERSEDED in results:
         return Attempt.Outcome.SUPERSEDED, "", ""
     return Attempt.Outcome.PROCESSED, "", ""

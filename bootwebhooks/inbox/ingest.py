@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from bootwebhooks.inbox import metrics
@@ -262,8 +262,12 @@ def record(
         return (*found, False)
     event = _new_event(parsed, source=source, headers=headers)
     try:
-        with transaction.atomic():
-            event.save(force_insert=True)
+        if connection.in_atomic_block:
+            # A savepoint: a duplicate's IntegrityError must not break the caller's transaction.
+            with transaction.atomic():
+                event.save(force_insert=True)
+        else:
+            event.save(force_insert=True)  # autocommit: one round trip, durable once it returns
     except IntegrityError:
         # A concurrent delivery of the same event inserted it first: this one is a duplicate.
         found = _find(parsed.id, delivery)

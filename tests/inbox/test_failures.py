@@ -151,3 +151,41 @@ def test_after_the_database_ends_a_session_one_delivery_gets_503_and_the_next_is
     assert after_end == [503, {"error": "database unavailable, retry later"}]
     assert retry == [200, {"id": event["id"], "status": "ignored"}]
     assert WebhookEvent.objects.get().delivery_count == 2  # the 503 counted nothing
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("failure", ["raises", "breaks the transaction"])
+def test_a_failing_handler_in_the_webhooks_own_transaction_leaves_no_effect(handlers, failure):
+    """The webhook's dispatch runs handlers without a savepoint: a failure rolls back the whole
+    transaction, and the failure is recorded in a new one."""
+
+    broken = [True]
+
+    @handlers.handles("invoice.paid")
+    def half_done(event):
+        mark_effect(event)
+        if not broken[0]:
+            return
+        if failure == "raises":
+            raise RuntimeError("card network down")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 / 0")  # PostgreSQL aborts the transaction
+
+    event = make_event("invoice.paid")
+    response = post_event(Client(), event)
+
+    assert response.status_code == 500
+    stored = WebhookEvent.objects.get(stripe_id=event["id"])
+    assert stored.status == "failed"
+    attempt = stored.attempts.get()
+    assert attempt.outcome == "failed"
+    assert ("RuntimeError: card network down" if failure == "raises" else "division by zero") in (
+        attempt.error
+    )
+    assert "Traceback" in attempt.traceback
+    assert effects(event["id"]) == 0
+
+    broken[0] = False
+    assert post_event(Client(), event).json()["status"] == "processed"  # Stripe's retry
+    assert effects(event["id"]) == 1
