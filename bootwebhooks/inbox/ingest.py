@@ -96,13 +96,18 @@ def parse_event(body: bytes | str) -> ParsedEvent:
 
 
 def receive(body: bytes, headers: Mapping[str, str]) -> Receipt:
-    """A webhook delivery: verify the signature (no database), then ingest."""
+    """A webhook delivery: verify the signature (no database), then accept it."""
     verify(
         body,
         headers.get("Stripe-Signature"),
         settings.STRIPE_WEBHOOK_SECRETS,
         settings.STRIPE_WEBHOOK_TOLERANCE,
     )
+    return accept(body, headers)
+
+
+def accept(body: bytes, headers: Mapping[str, str]) -> Receipt:
+    """A delivery whose signature is verified: parse it, then ingest (or enqueue) it."""
     parsed = parse_event(body)
     if settings.WEBHOOK_PROCESSING == "queued":
         receipt = record_and_enqueue(parsed, headers=headers)
