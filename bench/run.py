@@ -195,8 +195,8 @@ class Bench:
         )
         before = write_snapshot(self.db, self.reconnect(server))
         out["bad"] = self.wrk(BAD, server, bad_file, cycle=True)
-        after = write_snapshot(self.db, self.reconnect(server))
-        out["bad_writes"] = {k: after[k] - before[k] for k in before}
+        after = write_snapshot(self.db, self.reconnect(server), since=before)
+        out["bad_writes"] = {k: after[k] - before[k] for k in before if k != "at"}
         drf_file = self.requests("drf-floor", events.DRF_FLOOR, events.bodies("f", 2000))
         out["drf"] = self.wrk(DRF, server, drf_file, cycle=True)
         return out

@@ -179,20 +179,35 @@ def _touch(url: str) -> None:
         urllib.request.urlopen(url, timeout=5).read()
 
 
-def write_snapshot(conn, reconnect: Callable[[], None] | None = None) -> dict[str, int]:
-    """Rows inserted/updated/deleted in user tables, sessions opened, and the rows stored."""
+def write_snapshot(
+    conn, reconnect: Callable[[], None] | None = None, since: dict | None = None
+) -> dict:
+    """Rows inserted/updated/deleted in user tables and the rows stored; with `since` (the
+    snapshot taken before a workload), `sessions`: application sessions opened after it.
+
+    Sessions are counted from pg_stat_activity before flush_stats ends them: a web worker that
+    touched the database keeps its session (CONN_MAX_AGE), while pg_stat_database's counter
+    would also count the sessions `reconnect` opened for the previous snapshot.
+    """
+    opened = 0
+    if since is not None:
+        (opened,) = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+            "AND backend_start > to_timestamp(%s)",
+            [since["at"]],
+        ).fetchone()
     flush_stats(conn, reconnect)
     ins, upd, dele = conn.execute(WRITE_COUNTERS).fetchone()
-    (sessions,) = conn.execute(
-        "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
-    ).fetchone()
+    (at,) = conn.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()
     (events,) = conn.execute("SELECT count(*) FROM inbox_webhookevent").fetchone()
     (attempts,) = conn.execute("SELECT count(*) FROM inbox_attempt").fetchone()
     return {
         "tuples_inserted": int(ins),
         "tuples_updated": int(upd),
         "tuples_deleted": int(dele),
-        "sessions": int(sessions),
+        "sessions": int(opened),
         "events": events,
         "attempts": attempts,
+        "at": float(at),
     }

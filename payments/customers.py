@@ -59,10 +59,16 @@ def claim(
     return user
 
 
+_MAX_PK = 2**63 - 1
+
+
 def _pk(value: Any) -> int | None:
-    if isinstance(value, bool) or not str(value or "").strip().isdigit():
+    """A user id from a payload clue (anyone can put text in client_reference_id), or None."""
+    text = str(value or "").strip()
+    if isinstance(value, bool) or not (text.isascii() and text.isdecimal()):
         return None
-    return int(value)
+    number = int(text)
+    return number if 0 < number <= _MAX_PK else None
 
 
 def users_touched_by(event: WebhookEvent) -> set[int]:

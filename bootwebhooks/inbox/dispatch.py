@@ -12,6 +12,7 @@ from datetime import datetime
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, models, transaction
 from django.utils import timezone
+from psycopg import errors as psycopg_errors
 
 from bootwebhooks.inbox import metrics
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
@@ -105,6 +106,19 @@ def _record(
     )
 
 
+def is_lock_conflict(exc: BaseException) -> bool:
+    """PostgreSQL broke a lock cycle (or a serialisation conflict, or a lock timeout) by
+    failing this transaction: nothing is wrong with the event, and running it again works."""
+    return isinstance(exc.__cause__, _LOCK_CONFLICTS) or isinstance(exc, _LOCK_CONFLICTS)
+
+
+_LOCK_CONFLICTS = (
+    psycopg_errors.DeadlockDetected,
+    psycopg_errors.SerializationFailure,
+    psycopg_errors.LockNotAvailable,
+)
+
+
 class _HandlersFailed(Exception):
     """A handler raised outside any savepoint: the transaction must roll back whole first."""
 
@@ -124,6 +138,8 @@ def _run_handlers(event: WebhookEvent, *, savepoint: bool = True) -> tuple[str, 
         else:
             results = [handler(event) for handler in handlers]
     except Exception as exc:
+        if savepoint and is_lock_conflict(exc):
+            raise  # not the event's fault: the caller's transaction rolls back and runs again
         logger.warning("stripe event %s: handler failed: %r", event.stripe_id, exc)
         error, trace = f"{type(exc).__name__}: {exc}", traceback.format_exc()
         if not savepoint:

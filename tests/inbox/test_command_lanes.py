@@ -12,11 +12,12 @@ import signal
 import time
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import OperationalError, connection
 
 from bootwebhooks.inbox.management.lanes import customer_key, lane_of
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
@@ -171,3 +172,85 @@ def test_a_customers_events_share_a_lane_whatever_names_it():
     assert customer_key("", "", "ch_1", "evt_2") == "ch_1"
     assert customer_key("", "", "", "evt_3") == "evt_3"
     assert {lane_of(key, 4) for _ in range(3)} == {lane_of("cus_1", 4)}
+
+
+def deadlock_once(seen: list[str], only: str = ""):
+    """A handler whose first run of each event (or of `only`) meets a lock cycle, as
+    PostgreSQL reports one."""
+
+    def handler(event):
+        mark_effect(event)
+        if event.stripe_id not in seen and only in ("", event.stripe_id):
+            seen.append(event.stripe_id)
+            try:
+                raise psycopg.errors.DeadlockDetected("deadlock detected")
+            except psycopg.errors.DeadlockDetected as cause:
+                raise OperationalError("deadlock detected") from cause
+
+    return handler
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_conflict_in_an_import_reruns_the_chunk_instead_of_failing_events(
+    tmp_path, handlers
+):
+    events = customers_events(customers=1, each=3)
+    handlers.handles("invoice.paid")(deadlock_once(seen := [], only=events[1]["id"]))
+
+    out = io.StringIO()
+    call_command(
+        "import_webhook_events", write_jsonl(tmp_path / "e.jsonl", events),
+        stdout=out, stderr=io.StringIO(),
+    )  # fmt: skip
+
+    assert "3 processed" in out.getvalue()
+    assert seen == [events[1]["id"]]  # the chunk rolled back there, then ran again whole
+    assert all(effects(e["id"]) == 1 for e in events)
+    assert not Attempt.objects.filter(outcome="failed").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_conflict_in_a_backfill_runs_the_event_again(fake_stripe, handlers):
+    handlers.handles("invoice.paid")(deadlock_once(seen := []))
+    fake_stripe.events = customers_events(customers=1, each=3)
+
+    out = io.StringIO()
+    call_command("backfill_stripe_events", "--since", SINCE, stdout=out, stderr=out)
+
+    assert "3 processed" in out.getvalue()
+    assert len(seen) == 3  # every event met one conflict and went through on its second run
+    assert all(effects(e["id"]) == 1 for e in fake_stripe.events)
+    assert not Attempt.objects.filter(outcome="failed").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_lane_that_dies_does_not_hang_the_command_and_its_events_wait(tmp_path, handlers):
+    command = os.getpid()
+
+    @handlers.handles("invoice.paid")
+    def die_once(event):
+        mark_effect(event)
+        if event.stripe_id == doomed and os.getppid() == command:
+            os._exit(3)  # the lane is killed mid-chunk (say, by the OOM killer)
+
+    events = customers_events(customers=4, each=30)
+    doomed = events[5]["id"]
+    path = write_jsonl(tmp_path / "e.jsonl", events)
+
+    signal.alarm(120)  # a hang fails the test instead of the suite
+    try:
+        with pytest.raises(CommandError, match=r"failed: .*lane-\d"):
+            call_command(
+                "import_webhook_events", path, "--jobs", "2", "--batch-size", "5",
+                stdout=io.StringIO(), stderr=(err := io.StringIO()),
+            )  # fmt: skip
+    finally:
+        signal.alarm(0)
+    assert "exited with 3: its unfinished events are left for the next run" in err.getvalue()
+
+    doomed = ""
+    out = io.StringIO()
+    call_command("import_webhook_events", path, "--jobs", "2", stdout=out, stderr=io.StringIO())
+    assert all(effects(e["id"]) == 1 for e in events)
+    assert WebhookEvent.objects.filter(status="processed").count() == len(events)

@@ -85,3 +85,11 @@ def test_a_failed_invoice_is_recorded_failed(client):
 
     payment = Payment.objects.get()
     assert (payment.status, payment.period_end) == ("failed", datetime(2027, 1, 1, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("clue", ["99999999999999999999", "²", "-3", "0", " 12x", True])
+def test_a_client_reference_that_is_no_user_id_resolves_nobody(student, clue):
+    from payments.customers import resolve_user
+
+    assert resolve_user(None, client_reference_id=clue) is None
+    assert resolve_user(None, client_reference_id=str(student.pk)) == student

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, connections
-from psycopg import errors as psycopg_errors
 
 _POLL = 0.2  # seconds between checks for a stop or a dead parent while waiting
 
@@ -70,13 +69,6 @@ def _positive(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"not a positive whole number: {value!r}")
     return number
-
-
-def is_deadlock(exc: BaseException) -> bool:
-    """PostgreSQL chose this transaction to break a lock cycle (or a serialisation conflict):
-    rolled back whole, safe to run again."""
-    cause = exc.__cause__
-    return isinstance(cause, (psycopg_errors.DeadlockDetected, psycopg_errors.SerializationFailure))
 
 
 def usable_jobs(jobs: int) -> tuple[int, str]:
@@ -156,9 +148,14 @@ class Lanes:
                 self._send(lane)
         if self.jobs == 1:
             return
-        for inbox in self.inboxes:
-            self._put_waiting(inbox, None)
-            inbox.cancel_join_thread()  # chunks a stopped lane never read must not block exit
+        if exc_type is not None:
+            # Aborted (a second Ctrl-C, an error in the parent): nobody will wait for the lanes'
+            # chunks, so end them now; their open transactions roll back.
+            for worker in self.workers:
+                worker.kill()
+        for lane in range(self.jobs):
+            self._put_waiting(lane, None)
+            self.inboxes[lane].cancel_join_thread()  # unread chunks must not block the exit
         alive = list(self.workers)
         while alive:
             self._stopping()
@@ -167,7 +164,7 @@ class Lanes:
         self._collect(block=False)
         for worker in self.workers:
             worker.join()
-            if worker.exitcode != 0:
+            if worker.exitcode != 0 and exc_type is None:
                 message = f"{worker.name} exited with {worker.exitcode}: its unfinished "
                 message += "events are left for the next run"
                 self.done.append(Outcome("failed", worker.name, message))
@@ -179,24 +176,26 @@ class Lanes:
         if self.jobs == 1:
             self.done.extend(self.work(chunk, self._stopping))
         else:
-            self._put_waiting(self.inboxes[lane], chunk)
+            self._put_waiting(lane, chunk)
 
     def _stopping(self) -> bool:
         if not self.stopped and self.stop_requested():
             self.stop()
         return self.stopped
 
-    def _put_waiting(self, inbox: Any, chunk: list[Any] | None) -> None:
-        """Put, collecting results while the lane is busy (so the parent never deadlocks)."""
-        while True:
+    def _put_waiting(self, lane: int, chunk: list[Any] | None) -> None:
+        """Put, collecting results while the lane is busy (so the parent never deadlocks).
+
+        A chunk for a lane that has died is dropped: its events are left for the next run,
+        and the lane's exit code is reported when the lanes are joined.
+        """
+        while self.workers[lane].is_alive():
             try:
-                inbox.put(chunk, timeout=_POLL)
+                self.inboxes[lane].put(chunk, timeout=_POLL)
                 return
             except queue.Full:
                 self._stopping()
                 self._collect(block=False)
-                if not any(w.is_alive() for w in self.workers):
-                    return
 
     def _collect(self, block: bool) -> None:
         try:
@@ -218,8 +217,8 @@ def _lane_main(work: Work, inbox: Any, results: Any, stop_event: Any, *, parent:
             try:
                 chunk = inbox.get(timeout=_POLL)
             except queue.Empty:
-                if os.getppid() != parent:
-                    return  # the command died: nobody will read what this lane does
+                if os.getppid() != parent or stop_event.is_set():
+                    return  # stopped, or the command died: nobody will read what we do
                 continue
             if chunk is None or stop_event.is_set():
                 return

@@ -4,12 +4,12 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from bootwebhooks.inbox import stripe_api
-from bootwebhooks.inbox.dispatch import dispatch
+from bootwebhooks.inbox.dispatch import dispatch, is_lock_conflict
 from bootwebhooks.inbox.exceptions import InvalidPayload
 from bootwebhooks.inbox.ingest import parse_event, store_missing
 from bootwebhooks.inbox.management.lanes import (
@@ -169,17 +169,30 @@ def dispatch_chunk(chunk: list[tuple[int, str]], stopping: Callable[[], bool]) -
                 if stopping():
                     break
                 try:
-                    event = dispatch(pk, trigger=Attempt.Trigger.COMMAND)
+                    event = _dispatch_once_more_on_lock_conflict(pk)
                 except Exception as exc:  # one bad item must not end the run
                     outcomes.append(Outcome("failed", stripe_id, f"{stripe_id}: {exc!r}"))
                     continue
                 outcomes.append(Outcome(event.status, stripe_id))
+            if transaction.get_rollback():  # a savepoint could not be rolled back
+                raise DatabaseError("the chunk's transaction broke")
     except Exception as exc:  # the commit failed: the whole chunk is still pending
         return [
             Outcome("failed", stripe_id, f"{stripe_id}: not committed: {exc!r}")
             for _, stripe_id in chunk
         ]
     return outcomes
+
+
+def _dispatch_once_more_on_lock_conflict(pk: int) -> WebhookEvent:
+    """A lock cycle with another lane rolled this event's savepoint back (its locks went with
+    it): run it again once; a second conflict leaves it pending for the next run."""
+    try:
+        return dispatch(pk, trigger=Attempt.Trigger.COMMAND)
+    except Exception as exc:
+        if not is_lock_conflict(exc):
+            raise
+    return dispatch(pk, trigger=Attempt.Trigger.COMMAND)
 
 
 def _in_order(waiting: QuerySet, page: int = 1000) -> Iterator[tuple]:

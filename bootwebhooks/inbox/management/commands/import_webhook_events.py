@@ -10,6 +10,7 @@ import ijson
 from django.core.management.base import CommandError
 from django.db import transaction
 
+from bootwebhooks.inbox.dispatch import is_lock_conflict
 from bootwebhooks.inbox.exceptions import InvalidPayload
 from bootwebhooks.inbox.ingest import ParsedEvent, ingest_missing, parse_event
 from bootwebhooks.inbox.management.lanes import (
@@ -17,7 +18,6 @@ from bootwebhooks.inbox.management.lanes import (
     Outcome,
     add_jobs_argument,
     customer_key,
-    is_deadlock,
     usable_jobs,
 )
 from bootwebhooks.inbox.management.runner import ItemCommand
@@ -106,8 +106,9 @@ def import_chunk(
 ) -> list[Outcome]:
     """Up to `--batch-size` events of one lane in one transaction: one commit (one fsync) per
     chunk rather than per event, and one query to store the new ones. A crash loses at most
-    the open chunk, which the next run imports again. A deadlock with another lane (a user
-    reached through two customers) rolls the chunk back; it is tried once more."""
+    the open chunk, which the next run imports again. A lock cycle with another lane (events
+    that name no customer, such as disputes, go by their own object and can meet the
+    customer's lane on the same payment) rolls the chunk back; it is tried once more."""
     events = [parsed for _, parsed in chunk]
     for attempt in (1, 2):
         try:
@@ -117,7 +118,7 @@ def import_chunk(
                 )
             break
         except Exception as exc:  # the chunk rolled back whole; the next run retries it
-            if attempt == 1 and is_deadlock(exc):
+            if attempt == 1 and is_lock_conflict(exc):
                 continue
             return [
                 Outcome("failed", parsed.id, f"{where} ({parsed.id}): not imported: {exc!r}")
