@@ -208,10 +208,29 @@ class Lanes:
             pass
 
 
+_inherited: list[Any] = []  # the parent's sockets, forked: never used, never closed here
+
+
+def _drop_inherited_connections() -> None:
+    """Start the lane without any database connection that came across the fork.
+
+    The parent closes its connections before forking, but one can still come across (seen
+    under Playwright's greenlets in the test suite, where the lane saw a connection the
+    parent's code did not). Using it would interleave two processes on one socket; closing it
+    would end the parent's session. So keep it referenced, unused, and connect afresh.
+    """
+    for alias in connections:
+        wrapper = connections[alias]
+        if wrapper.connection is not None:
+            _inherited.append(wrapper.connection)
+            wrapper.connection = None
+
+
 def _lane_main(work: Work, inbox: Any, results: Any, stop_event: Any, *, parent: int) -> None:
     # The parent decides when to stop; a Ctrl-C at the terminal reaches the whole group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _drop_inherited_connections()
     try:
         while True:
             try:
