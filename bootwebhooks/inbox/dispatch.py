@@ -172,7 +172,10 @@ class _RollBack(Exception):
     pass
 
 
-_WRITE = re.compile(r'^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE)
+# INSERT OR IGNORE INTO: SQLite's spelling of ON CONFLICT DO NOTHING (bulk_create).
+_WRITE = re.compile(
+    r'^\s*(INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE
+)
 
 
 def preview(event_pk: int) -> Preview:
