@@ -14,6 +14,7 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -201,7 +202,7 @@ def run(server: Gunicorn, db, *, examples: int) -> dict:
     wrong: list[str] = []
     closed_mid_upload: list[str] = []
     workers_before = set(server.worker_pids())
-    reconnect = lambda: reconnect_workers(db, server.base_url, len(workers_before))  # noqa: E731
+    reconnect = partial(reconnect_workers, db, server.base_url, len(workers_before))
     before = write_snapshot(db, reconnect)
 
     @settings(

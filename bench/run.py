@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
 if __package__ in (None, ""):  # `python bench/run.py`
@@ -225,7 +226,7 @@ class Bench:
             self.db.execute("SELECT pg_reload_conf()")
 
     def reconnect(self, server: Gunicorn) -> Callable[[], None]:
-        return lambda: reconnect_workers(self.db, server.base_url, self.args.workers)
+        return partial(reconnect_workers, self.db, server.base_url, self.args.workers)
 
     def hot_updates(self, server: Gunicorn) -> tuple[int, int]:
         """(updates, HOT updates) of the event table; stats flushed first."""

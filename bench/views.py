@@ -3,9 +3,9 @@
 import json
 
 import stripe
-from bootwebhooks.inbox.views import StripeWebhookView
+from bootwebhooks.inbox.views import StripeWebhookView, answer
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from rest_framework.request import Request
@@ -35,9 +35,9 @@ class DrfFloor(APIView):
     content_negotiation_class = StripeWebhookView.content_negotiation_class
     http_method_names = ["post"]
 
-    def post(self, request: Request) -> JsonResponse:
+    def post(self, request: Request) -> HttpResponse:
         request._request.body  # noqa: B018
-        return JsonResponse({"ok": True})
+        return answer({"ok": "true"}, 200)
 
 
 @csrf_exempt

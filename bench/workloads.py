@@ -164,13 +164,20 @@ def reconnect_workers(conn, base_url: str, workers: int, timeout: float = 20) ->
     while time.monotonic() < deadline:
         with ThreadPoolExecutor(workers * 2) as pool:
             list(pool.map(_touch, [f"{base_url}/healthz"] * workers * 4))
-        (sessions,) = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
-        ).fetchone()
-        if sessions >= workers:
+        if app_sessions(conn) >= workers:
             return
     raise RuntimeError(f"gunicorn's {workers} workers did not reconnect in {timeout} s")
+
+
+def app_sessions(conn, started_after: float = 0.0) -> int:
+    """Open sessions of the application (everyone but us), started after a Unix time."""
+    (sessions,) = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+        "AND backend_start > to_timestamp(%s)",
+        [started_after],
+    ).fetchone()
+    return sessions
 
 
 def _touch(url: str) -> None:
@@ -189,14 +196,7 @@ def write_snapshot(
     touched the database keeps its session (CONN_MAX_AGE), while pg_stat_database's counter
     would also count the sessions `reconnect` opened for the previous snapshot.
     """
-    opened = 0
-    if since is not None:
-        (opened,) = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
-            "AND backend_start > to_timestamp(%s)",
-            [since["at"]],
-        ).fetchone()
+    opened = app_sessions(conn, started_after=since["at"]) if since is not None else 0
     flush_stats(conn, reconnect)
     ins, upd, dele = conn.execute(WRITE_COUNTERS).fetchone()
     (at,) = conn.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()

@@ -78,8 +78,8 @@ class Membership(models.Model):
         The facts are read after the membership row is locked, so a concurrent event that
         changed other facts has either committed (and is seen) or waits for this one.
         """
-        # No savepoint of its own: inside a handler, the handlers' savepoint already undoes
-        # everything if anything fails.
+        # No savepoint of its own: inside a handler, dispatch undoes everything if anything
+        # fails (its handlers' savepoint, or its whole transaction).
         with transaction.atomic(savepoint=False):
             membership = cls.locked_for(user_id)
             derived = access.derive(

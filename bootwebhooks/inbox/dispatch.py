@@ -6,6 +6,7 @@ import re
 import time
 import traceback
 from collections import Counter, defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -132,10 +133,7 @@ def _run_handlers(event: WebhookEvent, *, savepoint: bool = True) -> tuple[str, 
     if not handlers:
         return Attempt.Outcome.IGNORED, "", ""
     try:
-        if savepoint:
-            with transaction.atomic():
-                results = [handler(event) for handler in handlers]
-        else:
+        with transaction.atomic() if savepoint else nullcontext():
             results = [handler(event) for handler in handlers]
     except Exception as exc:
         if savepoint and is_lock_conflict(exc):

@@ -8,6 +8,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -97,13 +98,13 @@ def parse_event(body: bytes | str) -> ParsedEvent:
 
 def receive(body: bytes, headers: Mapping[str, str]) -> Receipt:
     """A webhook delivery: verify the signature (no database), then accept it."""
-    verify(
-        body,
-        headers.get("Stripe-Signature"),
-        settings.STRIPE_WEBHOOK_SECRETS,
-        settings.STRIPE_WEBHOOK_TOLERANCE,
-    )
+    check_signature(body, headers.get("Stripe-Signature"))
     return accept(body, headers)
+
+
+def check_signature(body: bytes, header: str | None) -> None:
+    """Raise InvalidSignature unless `header` signs `body` with a configured secret, in time."""
+    verify(body, header, settings.STRIPE_WEBHOOK_SECRETS, settings.STRIPE_WEBHOOK_TOLERANCE)
 
 
 def accept(body: bytes, headers: Mapping[str, str]) -> Receipt:
@@ -266,13 +267,12 @@ def record(
     if found:
         return (*found, False)
     event = _new_event(parsed, source=source, headers=headers)
+    # Alone, the INSERT autocommits: one round trip, durable once it returns. Inside a caller's
+    # transaction, a savepoint keeps a duplicate's IntegrityError from breaking it.
+    guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
     try:
-        if connection.in_atomic_block:
-            # A savepoint: a duplicate's IntegrityError must not break the caller's transaction.
-            with transaction.atomic():
-                event.save(force_insert=True)
-        else:
-            event.save(force_insert=True)  # autocommit: one round trip, durable once it returns
+        with guard:
+            event.save(force_insert=True)
     except IntegrityError:
         # A concurrent delivery of the same event inserted it first: this one is a duplicate.
         found = _find(parsed.id, delivery)

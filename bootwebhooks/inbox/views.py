@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from bootwebhooks.inbox import metrics
 from bootwebhooks.inbox.dispatch import dispatch
 from bootwebhooks.inbox.exceptions import InvalidSignature, PayloadTooLarge, WebhookRejected
-from bootwebhooks.inbox.ingest import accept
+from bootwebhooks.inbox.ingest import accept, check_signature
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
 from bootwebhooks.inbox.permissions import CanViewModel, has_perm
 from bootwebhooks.inbox.serializers import (
@@ -27,7 +27,6 @@ from bootwebhooks.inbox.serializers import (
     RetrySerializer,
     WebhookEventSerializer,
 )
-from bootwebhooks.inbox.verify import verify
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +86,7 @@ class StripeWebhookView(APIView):
         if request.method == "POST":
             try:
                 self.verified_body = read_body(request, settings.WEBHOOK_MAX_BODY_BYTES)
-                verify(
-                    self.verified_body,
-                    request.META.get("HTTP_STRIPE_SIGNATURE"),
-                    settings.STRIPE_WEBHOOK_SECRETS,
-                    settings.STRIPE_WEBHOOK_TOLERANCE,
-                )
+                check_signature(self.verified_body, request.META.get("HTTP_STRIPE_SIGNATURE"))
             except WebhookRejected as exc:
                 return reject(exc)
         return super().dispatch(request, *args, **kwargs)

@@ -11,10 +11,13 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TextIO
 
 from django.core.management.base import BaseCommand, CommandError
+
+from bootwebhooks.inbox.management.lanes import Outcome
 
 
 class Progress:
@@ -89,6 +92,19 @@ class ItemCommand(BaseCommand):
         self.counts[outcome] += 1
         if outcome == "failed":
             self.failures.append(item_id)
+
+    def count(
+        self, outcomes: Iterable[Outcome], progress: Progress, fraction: float | None = None
+    ) -> None:
+        """Tally what the lanes report (bootwebhooks.inbox.management.lanes), printing their
+        messages, and move the progress line on."""
+        n = 0
+        for outcome in outcomes:
+            if outcome.message:
+                self.stderr.write(outcome.message)
+            self.tally(outcome.outcome, outcome.item_id)
+            n += 1
+        progress.advance(n, fraction)
 
     def summarise(self, verb: str = "done") -> None:
         """Print the counts; exit non-zero if anything failed or the run was stopped early."""

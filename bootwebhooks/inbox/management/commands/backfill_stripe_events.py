@@ -1,5 +1,5 @@
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ImproperlyConfigured
@@ -148,13 +148,6 @@ class Command(ItemCommand):
                 lanes.put(customer_key(*routing, stripe_id), (pk, stripe_id))
                 self.count(lanes.results(), progress)
         self.count(lanes.results(), progress)
-
-    def count(self, outcomes: Iterable[Outcome], progress) -> None:
-        for outcome in outcomes:
-            if outcome.message:
-                self.stderr.write(outcome.message)
-            self.tally(outcome.outcome, outcome.item_id)
-            progress.advance()
 
 
 def dispatch_chunk(chunk: list[tuple[int, str]], stopping: Callable[[], bool]) -> list[Outcome]:

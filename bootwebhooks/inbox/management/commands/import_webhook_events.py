@@ -2,7 +2,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import BinaryIO
 
@@ -90,15 +90,6 @@ class Command(ItemCommand):
         except ijson.JSONError as exc:  # a broken list object: nothing after this is readable
             self.stderr.write(f"the list object breaks after {where}: {exc}")
             self.tally("failed", "rest of file")
-
-    def count(self, outcomes: Iterable[Outcome], progress, fraction: float | None = None) -> None:
-        n = 0
-        for outcome in outcomes:
-            if outcome.message:
-                self.stderr.write(outcome.message)
-            self.tally(outcome.outcome, outcome.item_id)
-            n += 1
-        progress.advance(n, fraction)
 
 
 def import_chunk(
