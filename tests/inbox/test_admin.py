@@ -5,6 +5,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from bootwebhooks.inbox.models import WebhookEvent
 from tests.inbox.conftest import effects, mark_effect
@@ -229,3 +230,22 @@ def test_a_malformed_event_id_in_the_url_is_not_a_server_error(client):
     client.force_login(staff("sam", "Support"))
     response = client.get(f"{LIST}abc/change/")
     assert response.status_code == 302  # the admin's "doesn't exist" redirect
+
+
+def test_a_preview_counts_rows_made_with_on_conflict_do_nothing_as_inserts(client, handlers):
+    """Fact rows are made with bulk_create(ignore_conflicts=True): INSERT ... ON CONFLICT DO
+    NOTHING on PostgreSQL, INSERT OR IGNORE on SQLite. Both are writes the preview must show."""
+    from bootwebhooks.inbox.dispatch import preview
+
+    @handlers.handles("invoice.paid")
+    def make_if_missing(event):
+        Group.objects.bulk_create([Group(name=f"{event.stripe_id}:row")], ignore_conflicts=True)
+
+    stored = WebhookEvent.objects.create(
+        stripe_id="evt_preview1", type="invoice.paid", stripe_created=timezone.now(), body="{}"
+    )
+
+    result = preview(stored.pk)
+
+    assert result.writes == {"auth_group": {"insert": 1}}
+    assert not Group.objects.filter(name="evt_preview1:row").exists()  # rolled back

@@ -17,7 +17,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, connections
 
 from bootwebhooks.inbox.management.lanes import customer_key, lane_of
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
@@ -254,3 +254,17 @@ def test_a_lane_that_dies_does_not_hang_the_command_and_its_events_wait(tmp_path
     call_command("import_webhook_events", path, "--jobs", "2", stdout=out, stderr=io.StringIO())
     assert all(effects(e["id"]) == 1 for e in events)
     assert WebhookEvent.objects.filter(status="processed").count() == len(events)
+
+
+def test_a_lane_never_uses_or_closes_a_connection_that_came_across_the_fork(monkeypatch):
+    from bootwebhooks.inbox.management import lanes
+
+    wrapper = connections["default"]
+    inherited = object()  # closing or querying it would fail loudly
+    monkeypatch.setattr(wrapper, "connection", inherited)
+    monkeypatch.setattr(lanes, "_inherited", [])
+
+    lanes._drop_inherited_connections()
+
+    assert wrapper.connection is None  # the lane's next query connects afresh
+    assert lanes._inherited == [inherited]  # kept referenced: never finalised in the lane

@@ -232,3 +232,17 @@ def test_rejections_are_logged_once_per_reason_every_ten_seconds(client, caplog,
         " (and 2 more since the last report)",
     ]
     assert not [r for r in caplog.records if r.name == "django.request"]  # no line per 400
+
+
+def test_it_answers_json_whatever_the_client_accepts(client):
+    event = make_event("customer.created")
+    body = json.dumps(event).encode()
+    accepted = client.post(
+        "/webhooks/stripe/", body, content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=signature_header(body), HTTP_ACCEPT="text/html",
+    )  # fmt: skip
+    refused = client.get("/webhooks/stripe/", HTTP_ACCEPT="text/html")
+
+    assert accepted["Content-Type"] == "application/json"
+    assert accepted.json() == {"id": event["id"], "status": "ignored"}
+    assert (refused.status_code, refused["Content-Type"]) == (405, "application/json")
