@@ -21,6 +21,7 @@ WEBHOOK = "/webhooks/stripe/"
 NAIVE = "/bench/naive/"
 FLOOR = "/bench/floor/"
 DRF_FLOOR = "/bench/drf-floor/"
+ONE_ROUND_TRIP = "/bench/one-round-trip/"
 # Every type member_events() produces: the bench handler applies all of them.
 EFFECT_TYPES = (
     "customer.created",

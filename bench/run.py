@@ -37,7 +37,7 @@ NAIVE = "naive receiver (verify + get_or_create)"
 UNIQUE = "bootwebhooks: unique events"
 DUP = "bootwebhooks: duplicates"
 BAD = "bootwebhooks: bad signatures"
-DUP_ASYNC = "diagnostic: duplicates, synchronous_commit=off"
+BOUND = "diagnostic: one round trip (verify + count a delivery)"
 HANDLED = "bootwebhooks: unique, bench handler (dispatch path)"
 
 
@@ -191,6 +191,10 @@ class Bench:
         out["dup_updates"] = [
             after - before for after, before in zip(hot_after, hot_before, strict=True)
         ]
+        bound_file = self.requests("bound", events.ONE_ROUND_TRIP, dup_bodies)
+        out["bound"] = self.wrk(BOUND, server, bound_file, cycle=True)
+        if out["bound"].s4xx + out["bound"].s5xx:  # a bound that fails measures nothing
+            raise RuntimeError(f"{BOUND}: answered non-2xx, see {server.log}")
         bad_file = self.requests(
             "bad", events.WEBHOOK, events.bodies("b", 2000), secret=events.WRONG_SECRET
         )
@@ -201,29 +205,6 @@ class Bench:
         drf_file = self.requests("drf-floor", events.DRF_FLOOR, events.bodies("f", 2000))
         out["drf"] = self.wrk(DRF, server, drf_file, cycle=True)
         return out
-
-    def duplicates_without_commit_wait(self, server: Gunicorn) -> Result:
-        """Diagnostic: duplicates with synchronous_commit off, to size the commit's fsync wait.
-
-        Only on the bench's private cluster, and reset right after. A duplicate's one write is
-        its delivery-count UPDATE, which in autocommit waits for the WAL flush.
-        """
-        dup_bodies = [
-            row[0].encode()
-            for row in self.db.execute(
-                "SELECT body FROM inbox_webhookevent WHERE stripe_id LIKE 'evt\\_u1x%%' "
-                "ORDER BY id LIMIT %s",
-                [self.args.duplicate_pool],
-            )
-        ]
-        file = self.requests("duplicates-async", events.WEBHOOK, dup_bodies)
-        self.db.execute("ALTER SYSTEM SET synchronous_commit = off")
-        self.db.execute("SELECT pg_reload_conf()")
-        try:
-            return self.wrk(DUP_ASYNC, server, file, cycle=True)
-        finally:
-            self.db.execute("ALTER SYSTEM RESET synchronous_commit")
-            self.db.execute("SELECT pg_reload_conf()")
 
     def reconnect(self, server: Gunicorn) -> Callable[[], None]:
         return partial(reconnect_workers, self.db, server.base_url, self.args.workers)
@@ -245,8 +226,7 @@ class Bench:
                             connections=a.connections, threads=a.threads, cycle=True)  # fmt: skip
         self.floor_rps = calibrate.rps
         rounds = [self.round(server, r) for r in range(1, a.rounds + 1)]
-        async_dup = self.duplicates_without_commit_wait(server)
-        keys = ["floor", "drf", "naive", "unique", "dup", "bad"]
+        keys = ["floor", "drf", "naive", "unique", "dup", "bound", "bad"]
         results = {k: combine([rd[k] for rd in rounds]) for k in keys}
         per_round = {
             "diagnostic: DRF floor / floor": [rd["drf"].rps / rd["floor"].rps for rd in rounds],
@@ -254,6 +234,12 @@ class Bench:
             "duplicates / floor": [rd["dup"].rps / rd["floor"].rps for rd in rounds],
             "bad signatures / floor": [rd["bad"].rps / rd["floor"].rps for rd in rounds],
             "diagnostic: duplicates / DRF floor": [rd["dup"].rps / rd["drf"].rps for rd in rounds],
+            "diagnostic: one round trip / floor": [
+                rd["bound"].rps / rd["floor"].rps for rd in rounds
+            ],
+            "diagnostic: duplicates / one round trip": [
+                rd["dup"].rps / rd["bound"].rps for rd in rounds
+            ],
             "diagnostic: bad signatures / DRF floor": [
                 rd["bad"].rps / rd["drf"].rps for rd in rounds
             ],
@@ -267,11 +253,17 @@ class Bench:
             "duplicates / floor": cpu["floor"] / cpu["dup"],
             "bad signatures / floor": cpu["floor"] / cpu["bad"],
             "diagnostic: duplicates / DRF floor": cpu["drf"] / cpu["dup"],
+            "diagnostic: one round trip / floor": cpu["floor"] / cpu["bound"],
+            "diagnostic: duplicates / one round trip": cpu["bound"] / cpu["dup"],
             "diagnostic: bad signatures / DRF floor": cpu["drf"] / cpu["bad"],
         }
         bad_writes = {k: sum(rd["bad_writes"][k] for rd in rounds) for k in rounds[0]["bad_writes"]}
         dup_updates = [sum(rd["dup_updates"][i] for rd in rounds) for i in (0, 1)]
-        tails = {results[k].name: results[k].p99_ms / results[k].p50_ms for k in keys if k != "drf"}
+        tails = {
+            results[k].name: results[k].p99_ms / results[k].p50_ms
+            for k in keys
+            if k not in ("drf", "bound")
+        }
         unique, naive, dup, bad = (results[k] for k in ("unique", "naive", "dup", "bad"))
         bad_db_writes = (
             bad_writes["tuples_inserted"] + bad_writes["tuples_updated"]
@@ -306,7 +298,7 @@ class Bench:
             "SELECT count(*) FROM bench_naiveevent WHERE stripe_id LIKE 'evt\\_n%%'"
         ).fetchone()
         return {
-            "results": [*results.values(), async_dup],
+            "results": list(results.values()),
             "ratios": ratios,
             "ratios_per_round": per_round,
             "cpu_ratios": cpu_ratios,

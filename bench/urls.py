@@ -7,5 +7,6 @@ urlpatterns = [
     path("bench/floor/", views.floor, name="bench-floor"),
     path("bench/drf-floor/", views.DrfFloor.as_view(), name="bench-drf-floor"),
     path("bench/naive/", views.naive_receiver, name="bench-naive"),
+    path("bench/one-round-trip/", views.one_round_trip, name="bench-one-round-trip"),
     *product_urlpatterns,
 ]

@@ -1,8 +1,11 @@
-"""The two baselines, served by the same gunicorn and middleware as the product."""
+"""The two baselines and one bound, served by the same gunicorn and middleware as the product."""
 
 import json
 
 import stripe
+from bootwebhooks.inbox.exceptions import WebhookRejected
+from bootwebhooks.inbox.ingest import check_signature
+from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.inbox.views import StripeWebhookView, answer
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -63,3 +66,22 @@ def naive_receiver(request: HttpRequest) -> HttpResponse:
         stripe_id=event["id"], defaults={"type": event["type"], "body": payload}
     )
     return HttpResponse(b"ok")
+
+
+@csrf_exempt
+@require_POST
+def one_round_trip(request: HttpRequest) -> HttpResponse:
+    """Diagnostic, not a goal: the least a duplicate delivery can cost under the inbox's rule
+    (a duplicate is counted, in at most one indexed round trip).
+
+    The webhook's essentials and nothing else: its signature check, the event id,
+    and its delivery count (`WebhookEvent.count_delivery`). No DRF, no validation of the event,
+    no metrics, no log. The webhook's duplicates can approach this, not pass it.
+    """
+    body = request.body
+    try:
+        check_signature(body, request.headers.get("Stripe-Signature"))
+    except WebhookRejected:
+        return HttpResponse(status=400)
+    found = WebhookEvent.count_delivery(json.loads(body)["id"])
+    return HttpResponse(b"ok" if found else b"not stored", status=200 if found else 404)
