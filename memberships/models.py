@@ -61,8 +61,12 @@ class Membership(models.Model):
 
         Two events creating it at once: the loser's INSERT waits on the unique index and does
         nothing once the winner commits; it then locks the winner's row, so no update is lost.
+        `has_overrides` (absent on a row just created) spares refresh() a query.
         """
-        return locked_row(cls, user_id=user_id)
+        overrides = StaffOverride.objects.filter(membership=models.OuterRef("pk"))
+        return locked_row(
+            cls.objects.annotate(has_overrides=models.Exists(overrides)), user_id=user_id
+        )
 
     @classmethod
     def refresh(
@@ -88,7 +92,12 @@ class Membership(models.Model):
                 grace=timedelta(days=settings.MEMBERSHIP_GRACE_DAYS),
                 refund_revokes=settings.MEMBERSHIP_REFUND_REVOKES,
             )
-            override = membership.overrides.order_by("-at", "-pk").first()
+            # A membership just created has no overrides (nor the annotation): no query.
+            override = (
+                membership.overrides.order_by("-at", "-pk").first()
+                if getattr(membership, "has_overrides", False)
+                else None
+            )
             if override is not None:
                 derived = access.overridden(derived, override.kind, override.until, override.plan)
             membership.apply(derived, event=event, staff=staff, reason=reason)

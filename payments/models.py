@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from bootwebhooks.inbox.models import WebhookEvent
@@ -26,18 +27,45 @@ CLOSED_DISPUTE_STATUSES = frozenset({"won", "lost", "warning_closed"})
 M = TypeVar("M", bound=models.Model)
 
 
-def locked_row(model: type[M], **key: Any) -> M:
-    """The row with `key`, created if missing, locked for this transaction.
+def locked_row(rows: type[M] | models.QuerySet[M], **key: Any) -> M:
+    """The row with `key` (from a model, or a queryset of it), created if missing, locked for
+    this transaction.
 
     A missing row is inserted with ON CONFLICT DO NOTHING (no savepoint, no error to recover
-    from) and then locked. Two events creating the same row at once: the second INSERT waits
-    on the unique index, does nothing once the first commits, and locks the row the first made.
+    from). If the INSERT made it, the row is ours as it is: no other transaction sees it or can
+    lock it before we commit. Two events creating the same row at once: the second INSERT
+    waits on the unique index, does nothing once the first commits, and locks the row the
+    first made.
     """
-    row = model.objects.select_for_update().filter(**key).first()
+    queryset = rows if isinstance(rows, models.QuerySet) else rows._default_manager.all()
+    row = queryset.select_for_update().filter(**key).first()
     if row is not None:
         return row
-    model.objects.bulk_create([model(**key)], ignore_conflicts=True)
-    return model.objects.select_for_update().get(**key)
+    row = queryset.model(**key)
+    if _insert_unless_present(row):
+        return row
+    return queryset.select_for_update().get(**key)
+
+
+def _insert_unless_present(row: models.Model) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING the primary key (PostgreSQL; SQLite says
+    INSERT OR IGNORE): True, and the row saved, if this made it. bulk_create(ignore_conflicts)
+    says neither, hence the queryset's _insert, which bulk_create and save() are built on."""
+    meta = row._meta
+    fields = [f for f in meta.concrete_fields if not f.generated and f is not meta.auto_field]
+    rows = row.__class__._base_manager.all()
+    (returned,) = rows._insert(
+        [row],
+        fields=fields,
+        returning_fields=meta.db_returning_fields,
+        on_conflict=OnConflict.IGNORE,
+    )
+    if returned is None:
+        return False
+    for value, field in zip(returned, meta.db_returning_fields, strict=True):
+        setattr(row, field.attname, value)
+    row._state.adding, row._state.db = False, rows.db  # the database written to
+    return True
 
 
 class StripeCustomer(models.Model):
