@@ -39,6 +39,9 @@ DUP = "bootwebhooks: duplicates"
 BAD = "bootwebhooks: bad signatures"
 BOUND = "diagnostic: one round trip (verify + count a delivery)"
 HANDLED = "bootwebhooks: unique, bench handler (dispatch path)"
+QUEUED = "diagnostic: queued mode, acknowledged (no worker running)"
+QUEUED_ROUNDS = 3
+QUEUED_WORKERS = 2  # one per core
 
 
 def combine(results: list[Result]) -> Result:
@@ -312,6 +315,74 @@ class Bench:
             "duplicate_updates": {"updates": dup_updates[0], "hot": dup_updates[1]},
         }
 
+    def queued(self, server: Gunicorn, inline_rps: float) -> dict:
+        """Diagnostic: queued mode (WEBHOOK_PROCESSING=queued) on its own gunicorn.
+
+        First what Stripe would see: acknowledgements (the event and its task stored, 202)
+        against the naive receiver, in alternating rounds with no worker running. Then the
+        other half of the bill: `run_webhook_worker --batch`, one per core, drain everything
+        those rounds queued; their rate is compared with the inline webhook's unique rate.
+        """
+        a = self.args
+        self.warm_up(server, events.WEBHOOK, events.NAIVE)
+        rounds = []
+        for r in range(1, QUEUED_ROUNDS + 1):
+            count = int(self.floor_rps * a.seconds * a.unique_factor) + 1000
+            naive_file = self.requests("naive", events.NAIVE, events.bodies(f"qn{r}x", count))
+            naive = self.wrk(NAIVE, server, naive_file, cycle=False)
+            queued_bodies = events.bodies(f"q{r}x", count, first_user=self.users(count))
+            queued_file = self.requests("queued", events.WEBHOOK, queued_bodies)
+            rounds.append((naive, self.wrk(QUEUED, server, queued_file, cycle=False)))
+        pattern = "evt\\_q_x%"  # evt_q1x..., not the naive receiver's evt_qn1x...
+        (waiting,) = self.db.execute(
+            "SELECT count(*) FROM inbox_webhookevent WHERE stripe_id LIKE %s AND status = %s",
+            [pattern, "pending"],
+        ).fetchone()
+        print(f"draining {waiting} queued events with {QUEUED_WORKERS} workers", flush=True)
+        started = time.monotonic()
+        log = open(server.log, "ab")  # noqa: SIM115  (closed once the workers exit)
+        workers = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "manage.py",
+                    "run_webhook_worker",
+                    "--batch",
+                    "--no-startup-delay",
+                    "--interval",
+                    "0.1",
+                ],
+                cwd=ROOT,
+                env=server.env,
+                stdout=log,
+                stderr=log,
+            )
+            for _ in range(QUEUED_WORKERS)
+        ]
+        for worker in workers:
+            worker.wait()
+        log.close()
+        drained = time.monotonic() - started
+        stored = dict(
+            self.db.execute(
+                "SELECT status, count(*) FROM inbox_webhookevent WHERE stripe_id LIKE %s "
+                "GROUP BY status",
+                [pattern],
+            ).fetchall()
+        )
+        ratios = [q.rps / n.rps for n, q in rounds]
+        return {
+            "result": combine([q for _, q in rounds]),
+            "acknowledged / naive": statistics.median(ratios),
+            "per_round": ratios,
+            "drained": waiting,
+            "drain_seconds": drained,
+            "drain_rps": waiting / drained,
+            "drain / inline": waiting / drained / inline_rps,
+            "stored": stored,
+            "worker_exit_codes": [w.returncode for w in workers],
+        }
+
     def handled_throughput(self, server: Gunicorn) -> Result:
         """Unique events through dispatch (a one-row bench handler): the path real handlers take."""
         count = int(self.floor_rps * self.args.seconds * self.args.unique_factor) + 1000
@@ -374,6 +445,15 @@ def main() -> int:
             print(f"gunicorn on {server.base_url}, {args.workers} sync workers", flush=True)
             tp = bench.throughput(server)
             server.stop()
+            queued_server = Gunicorn(
+                free_port(8300), args.workers, server_env(pg.url, WEBHOOK_PROCESSING="queued"), log
+            )
+            stack.callback(queued_server.stop)
+            queued_server.start()
+            inline_rps = next(r.rps for r in tp["results"] if r.name == UNIQUE)
+            tp["queued"] = bench.queued(queued_server, inline_rps)
+            queued_server.stop()
+            tp["results"].append(tp["queued"].pop("result"))
             tp["commands"] = commands_rate(pg.url, tp, args.import_events, args.backfill_events)
             report["throughput"] = {
                 **{k: v for k, v in tp.items() if k not in ("results", "goals")},
@@ -464,6 +544,17 @@ def render(report: dict, args: argparse.Namespace) -> str:
             f"{tp['duplicate_updates']['hot']} HOT (no index maintenance)."
             f"\nBad-signature workload, database delta: {tp['bad_signature_db_delta']}."
         )
+        if tp.get("queued"):
+            q = tp["queued"]
+            parts.append(
+                f"Queued mode (diagnostic): acknowledgements / naive receiver "
+                f"{q['acknowledged / naive']:.2f}x (per round "
+                + ", ".join(f"{x:.2f}" for x in q["per_round"])
+                + f"); then {QUEUED_WORKERS} workers drained {q['drained']:,} events in "
+                f"{q['drain_seconds']:.1f} s: {q['drain_rps']:.0f} events/s, "
+                f"{q['drain / inline']:.2f}x the inline webhook's unique rate; stored by status "
+                f"{q['stored']}; worker exit codes {q['worker_exit_codes']}."
+            )
         if tp.get("commands"):
             c = tp["commands"]
             rss = ", ".join(f"{int(n):,} events {mb:.0f} MB" for n, mb in c["peak_rss_mb"].items())
