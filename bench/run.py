@@ -340,28 +340,21 @@ class Bench:
         ).fetchone()
         print(f"draining {waiting} queued events with {QUEUED_WORKERS} workers", flush=True)
         started = time.monotonic()
-        log = open(server.log, "ab")  # noqa: SIM115  (closed once the workers exit)
-        workers = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "manage.py",
-                    "run_webhook_worker",
-                    "--batch",
-                    "--no-startup-delay",
-                    "--interval",
-                    "0.1",
-                ],
-                cwd=ROOT,
-                env=server.env,
-                stdout=log,
-                stderr=log,
-            )
-            for _ in range(QUEUED_WORKERS)
-        ]
-        for worker in workers:
-            worker.wait()
-        log.close()
+        command = [sys.executable, "manage.py", "run_webhook_worker", "--batch",
+                   "--no-startup-delay", "--interval", "0.1"]  # fmt: skip
+        with open(server.log, "ab") as log:
+            workers = [
+                subprocess.Popen(command, cwd=ROOT, env=server.env, stdout=log, stderr=log)
+                for _ in range(QUEUED_WORKERS)
+            ]
+            try:
+                for worker in workers:
+                    worker.wait(timeout=1800)
+            finally:
+                for worker in workers:
+                    if worker.poll() is None:
+                        worker.kill()
+                        worker.wait()
         drained = time.monotonic() - started
         stored = dict(
             self.db.execute(

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from bootwebhooks.inbox.models import WebhookEvent
 from memberships import access
-from payments.models import Payment, Subscription, locked_row
+from payments.models import Payment, Subscription, locked_or_created, locked_row
 from payments.plans import LIFETIME
 
 
@@ -61,12 +61,8 @@ class Membership(models.Model):
 
         Two events creating it at once: the loser's INSERT waits on the unique index and does
         nothing once the winner commits; it then locks the winner's row, so no update is lost.
-        `has_overrides` (absent on a row just created) spares refresh() a query.
         """
-        overrides = StaffOverride.objects.filter(membership=models.OuterRef("pk"))
-        return locked_row(
-            cls.objects.annotate(has_overrides=models.Exists(overrides)), user_id=user_id
-        )
+        return locked_row(cls, user_id=user_id)
 
     @classmethod
     def refresh(
@@ -85,19 +81,16 @@ class Membership(models.Model):
         # No savepoint of its own: inside a handler, dispatch undoes everything if anything
         # fails (its handlers' savepoint, or its whole transaction).
         with transaction.atomic(savepoint=False):
-            membership = cls.locked_for(user_id)
+            membership, created = locked_or_created(cls, user_id=user_id)
             derived = access.derive(
                 list(Payment.objects.filter(user_id=user_id)),
                 list(Subscription.objects.filter(user_id=user_id)),
                 grace=timedelta(days=settings.MEMBERSHIP_GRACE_DAYS),
                 refund_revokes=settings.MEMBERSHIP_REFUND_REVOKES,
             )
-            # A membership just created has no overrides (nor the annotation): no query.
-            override = (
-                membership.overrides.order_by("-at", "-pk").first()
-                if getattr(membership, "has_overrides", False)
-                else None
-            )
+            # Read after the lock (a staff override committed while we waited is seen); a
+            # membership this transaction just created has none.
+            override = None if created else membership.overrides.order_by("-at", "-pk").first()
             if override is not None:
                 derived = access.overridden(derived, override.kind, override.until, override.plan)
             membership.apply(derived, event=event, staff=staff, reason=reason)

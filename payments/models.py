@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models
 from django.db.models import Q
 from django.db.models.constants import OnConflict
 from django.utils import timezone
@@ -27,9 +27,13 @@ CLOSED_DISPUTE_STATUSES = frozenset({"won", "lost", "warning_closed"})
 M = TypeVar("M", bound=models.Model)
 
 
-def locked_row(rows: type[M] | models.QuerySet[M], **key: Any) -> M:
-    """The row with `key` (from a model, or a queryset of it), created if missing, locked for
-    this transaction.
+def locked_row(model: type[M], **key: Any) -> M:
+    """The row with `key`, created if missing, locked for this transaction."""
+    return locked_or_created(model, **key)[0]
+
+
+def locked_or_created(model: type[M], **key: Any) -> tuple[M, bool]:
+    """The row with `key` locked for this transaction, and whether this call created it.
 
     A missing row is inserted with ON CONFLICT DO NOTHING (no savepoint, no error to recover
     from). If the INSERT made it, the row is ours as it is: no other transaction sees it or can
@@ -37,23 +41,29 @@ def locked_row(rows: type[M] | models.QuerySet[M], **key: Any) -> M:
     waits on the unique index, does nothing once the first commits, and locks the row the
     first made.
     """
-    queryset = rows if isinstance(rows, models.QuerySet) else rows._default_manager.all()
-    row = queryset.select_for_update().filter(**key).first()
+    row = model._default_manager.select_for_update().filter(**key).first()
     if row is not None:
-        return row
-    row = queryset.model(**key)
+        return row, False
+    row = model(**key)
     if _insert_unless_present(row):
-        return row
-    return queryset.select_for_update().get(**key)
+        return row, True
+    return model._default_manager.select_for_update().get(**key), False
 
 
 def _insert_unless_present(row: models.Model) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING the primary key (PostgreSQL; SQLite says
     INSERT OR IGNORE): True, and the row saved, if this made it. bulk_create(ignore_conflicts)
-    says neither, hence the queryset's _insert, which bulk_create and save() are built on."""
+    says neither, hence the queryset's _insert, which bulk_create and save() are built on.
+
+    A database that cannot return columns from an INSERT only reports the last id it made,
+    whether or not this INSERT made a row: there, say False and let the caller select it.
+    """
     meta = row._meta
-    fields = [f for f in meta.concrete_fields if not f.generated and f is not meta.auto_field]
     rows = row.__class__._base_manager.all()
+    fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
+    if not connections[rows.db].features.can_return_columns_from_insert:
+        rows.bulk_create([row], ignore_conflicts=True)
+        return False
     (returned,) = rows._insert(
         [row],
         fields=fields,

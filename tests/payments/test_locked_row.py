@@ -1,21 +1,26 @@
 """locked_row: get or create a row and hold its lock, without savepoints or a lost update."""
 
 import threading
+from collections.abc import Callable
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from memberships.models import Membership, StaffOverride
-from payments.models import Payment, StripeCustomer, locked_row
+from payments.models import Payment, StripeCustomer, locked_or_created, locked_row
+from tests.memberships.test_races import wait_for_lock_waiters
 
 
 @pytest.mark.django_db
-def test_a_missing_row_comes_back_saved_as_a_select_would_return_it():
+def test_a_missing_row_comes_back_saved_as_a_select_would_return_it(django_assert_num_queries):
     with transaction.atomic():
-        made = locked_row(Payment, stripe_id="in_new")
-        again = locked_row(Payment, stripe_id="in_new")
+        with django_assert_num_queries(2):  # the SELECT that missed, the INSERT; no re-SELECT
+            made, created = locked_or_created(Payment, stripe_id="in_new")
+        again, created_again = locked_or_created(Payment, stripe_id="in_new")
 
     stored = Payment.objects.get(stripe_id="in_new")
+    assert (created, created_again) == (True, False)
     assert made.pk == again.pk == stored.pk
     assert not made._state.adding and made._state.db == "default"
     assert made.updated_at == stored.updated_at  # auto_now filled in, as by save()
@@ -25,20 +30,74 @@ def test_a_missing_row_comes_back_saved_as_a_select_would_return_it():
 
 
 @pytest.mark.django_db
-def test_a_membership_knows_whether_it_has_overrides_without_asking_again(
+def test_refreshing_a_new_membership_skips_overrides_an_old_one_reads_them(
+    student, django_user_model, django_assert_num_queries
+):
+    with django_assert_num_queries(4):  # lock (missed), insert, payments, subscriptions
+        Membership.refresh(student.pk)
+    staff = django_user_model.objects.create_user("staff", is_staff=True)
+    StaffOverride.objects.create(
+        membership=student.membership, kind=StaffOverride.Kind.REVOKE, staff=staff, reason="x"
+    )
+
+    assert Membership.refresh(student.pk).status == Membership.Status.REVOKED
+
+
+def while_holding(hold: Callable[[], None], then: Callable[[], None]) -> None:
+    """Run `hold` in a transaction of one thread and keep it open until `then`, in a second
+    thread, waits on a lock; then commit it and let `then` finish."""
+    holding, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                hold()
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def second() -> None:
+        try:
+            then()
+        finally:
+            connection.close()
+
+    one = threading.Thread(target=first)
+    one.start()
+    assert holding.wait(10)
+    two = threading.Thread(target=second)
+    two.start()
+    wait_for_lock_waiters(1)
+    release.set()
+    one.join(10)
+    two.join(10)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_staff_override_committed_while_a_refresh_waited_for_the_lock_applies(
     student, django_user_model
 ):
+    """Read committed: what a SELECT ... FOR UPDATE computes besides the row is as of before
+    it waited. The override must be read after the lock, or a staff revoke made while an event
+    waited on the membership would be undone by that event."""
+    Membership.refresh(student.pk)
     staff = django_user_model.objects.create_user("staff", is_staff=True)
-    with transaction.atomic():
-        created = Membership.locked_for(student.pk)
-    assert not getattr(created, "has_overrides", False)  # just made: none, and no query
+    refreshed = {}
 
-    StaffOverride.objects.create(
-        membership=created, kind=StaffOverride.Kind.REVOKE, staff=staff, reason="fraud"
-    )
-    with transaction.atomic():
-        assert Membership.locked_for(student.pk).has_overrides
-        assert Membership.refresh(student.pk).status == Membership.Status.REVOKED
+    def staff_revokes() -> None:
+        StaffOverride.objects.create(
+            membership=Membership.locked_for(student.pk), kind=StaffOverride.Kind.REVOKE,
+            staff=staff, reason="chargeback", until=timezone.now(),
+        )  # fmt: skip
+
+    def event_refreshes() -> None:
+        refreshed["status"] = Membership.refresh(student.pk).status
+
+    while_holding(staff_revokes, event_refreshes)
+
+    assert refreshed == {"status": Membership.Status.REVOKED}
 
 
 @pytest.mark.postgres
@@ -46,37 +105,19 @@ def test_a_membership_knows_whether_it_has_overrides_without_asking_again(
 def test_a_row_created_at_the_same_moment_is_locked_not_duplicated_nor_overwritten():
     """The second transaction's INSERT waits on the first's uncommitted row, does nothing once
     it commits, and locks and returns that row with the first's changes."""
-    inserted, release, second = threading.Event(), threading.Event(), {}
+    second = {}
 
-    def first() -> None:
-        try:
-            with transaction.atomic():
-                customer = locked_row(StripeCustomer, customer_id="cus_race")
-                inserted.set()
-                release.wait(10)
-                customer.email = "first@example.com"
-                customer.save()
-        finally:
-            connection.close()
+    def first_creates() -> None:
+        customer = locked_row(StripeCustomer, customer_id="cus_race")
+        customer.email = "first@example.com"
+        customer.save()
 
-    def then() -> None:
-        try:
-            with transaction.atomic():
-                row = locked_row(StripeCustomer, customer_id="cus_race")
-                second["pk"], second["email"] = row.pk, row.email
-        finally:
-            connection.close()
+    def then_creates() -> None:
+        with transaction.atomic():
+            row = locked_row(StripeCustomer, customer_id="cus_race")
+            second["pk"], second["email"] = row.pk, row.email
 
-    one = threading.Thread(target=first)
-    one.start()
-    assert inserted.wait(10)
-    two = threading.Thread(target=then)
-    two.start()
-    two.join(0.5)
-    assert two.is_alive()  # waiting on the first's row, not inserting its own
-    release.set()
-    one.join(10)
-    two.join(10)
+    while_holding(first_creates, then_creates)
 
     (customer,) = StripeCustomer.objects.filter(customer_id="cus_race")
     assert second == {"pk": customer.pk, "email": "first@example.com"}
