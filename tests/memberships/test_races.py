@@ -2,7 +2,6 @@
 
 import json
 import threading
-import time
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -13,6 +12,7 @@ from bootwebhooks.inbox.ingest import ingest, parse_event
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
 from memberships.models import Membership
 from payments.models import Charge, Payment, StripeCustomer, Subscription
+from tests.locks import wait_for_lock_waiters
 from tests.stripe_events import domain_state, load_event
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -58,22 +58,6 @@ def deliver_at_once(
         thread.join(timeout=30)
     assert not errors, errors
     return results
-
-
-def wait_for_lock_waiters(count: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            # Inside a transaction PostgreSQL keeps serving the first snapshot of the view.
-            cursor.execute("SELECT pg_stat_clear_snapshot()")
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-            )
-            if cursor.fetchone()[0] >= count:
-                return
-            time.sleep(0.02)
-    raise AssertionError(f"fewer than {count} transactions ever waited on a lock")
 
 
 class MembershipLocked(AbstractContextManager):

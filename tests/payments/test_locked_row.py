@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from memberships.models import Membership, StaffOverride
 from payments.models import Payment, StripeCustomer, locked_or_created, locked_row
-from tests.memberships.test_races import wait_for_lock_waiters
+from tests.locks import wait_for_lock_waiters
 
 
 @pytest.mark.django_db
