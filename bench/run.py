@@ -149,6 +149,12 @@ class Bench:
             raise RuntimeError(f"{name}: ran out of unique events; raise --unique-factor")
         return result
 
+    def unique_count(self) -> int:
+        """Events for one unique workload: never repeated, sized from the best floor seen,
+        which bounds any workload's rate."""
+        a = self.args
+        return int(self.floor_rps * a.seconds * a.unique_factor) + 1000
+
     def requests(self, name: str, url_path: str, bodies, secret: str = events.SECRET) -> Path:
         path = self.workdir / f"{name}.requests"
         events.write_requests(path, url_path, bodies, secret)
@@ -166,8 +172,7 @@ class Bench:
         print(f"round {r}", flush=True)
         out: dict = {}
         # Order: each ratio's two sides run next to each other (naive, unique | floor, dup, bad).
-        # Unique workloads never repeat an event: sized from the last floor, which bounds them.
-        unique_count = int(self.floor_rps * a.seconds * a.unique_factor) + 1000
+        unique_count = self.unique_count()
         naive_bodies = events.bodies(f"n{r}x", unique_count)
         out["naive"] = self.wrk(
             NAIVE, server, self.requests("naive", events.NAIVE, naive_bodies), cycle=False
@@ -323,11 +328,10 @@ class Bench:
         other half of the bill: `run_webhook_worker --batch`, one per core, drain everything
         those rounds queued; their rate is compared with the inline webhook's unique rate.
         """
-        a = self.args
         self.warm_up(server, events.WEBHOOK, events.NAIVE)
         rounds = []
         for r in range(1, QUEUED_ROUNDS + 1):
-            count = int(self.floor_rps * a.seconds * a.unique_factor) + 1000
+            count = self.unique_count()
             naive_file = self.requests("naive", events.NAIVE, events.bodies(f"qn{r}x", count))
             naive = self.wrk(NAIVE, server, naive_file, cycle=False)
             queued_bodies = events.bodies(f"q{r}x", count, first_user=self.users(count))
@@ -378,7 +382,7 @@ class Bench:
 
     def handled_throughput(self, server: Gunicorn) -> Result:
         """Unique events through dispatch (a one-row bench handler): the path real handlers take."""
-        count = int(self.floor_rps * self.args.seconds * self.args.unique_factor) + 1000
+        count = self.unique_count()
         self.warm_up(server, events.WEBHOOK)
         file = self.requests("handled", events.WEBHOOK, events.bodies("h", count))
         return self.wrk(HANDLED, server, file, cycle=False)
@@ -443,8 +447,7 @@ def main() -> int:
             )
             stack.callback(queued_server.stop)
             queued_server.start()
-            inline_rps = next(r.rps for r in tp["results"] if r.name == UNIQUE)
-            tp["queued"] = bench.queued(queued_server, inline_rps)
+            tp["queued"] = bench.queued(queued_server, webhook_rps(tp))
             queued_server.stop()
             tp["results"].append(tp["queued"].pop("result"))
             tp["commands"] = commands_rate(pg.url, tp, args.import_events, args.backfill_events)
@@ -485,10 +488,15 @@ def main() -> int:
     return 1 if failed else 0
 
 
+def webhook_rps(tp: dict) -> float:
+    """The inline webhook's unique-event rate in this run, what the other paths compare with."""
+    return next(r.rps for r in tp["results"] if r.name == UNIQUE)
+
+
 def commands_rate(database_url: str, tp: dict, imports: int, backfills: int) -> dict:
     """Import and backfill rates on the same private cluster, against this run's webhook rate;
     their goals join the throughput goals."""
-    webhook = next(r.rps for r in tp["results"] if r.name == "bootwebhooks: unique events")
+    webhook = webhook_rps(tp)
     print(f"import of {imports} events, backfill of {backfills}", flush=True)
     out = subprocess.run(
         [sys.executable, "bench/commands_rate.py", "--import-events", str(imports),

@@ -74,9 +74,9 @@ def one_round_trip(request: HttpRequest) -> HttpResponse:
     """Diagnostic, not a goal: the least a duplicate delivery can cost under the inbox's rule
     (a duplicate is counted, in at most one indexed round trip).
 
-    The webhook's essentials and nothing else: its signature check, the event id,
-    and its delivery count (`WebhookEvent.count_delivery`). No DRF, no validation of the event,
-    no metrics, no log. The webhook's duplicates can approach this, not pass it.
+    The webhook's essentials and nothing else: its signature check, the event id, and its
+    delivery count (`WebhookEvent.count_delivery`). No DRF, no validation of the event, no
+    metrics, no log. The webhook's duplicates can approach this, not pass it.
     """
     body = request.body
     try:

@@ -58,12 +58,12 @@ def _insert_unless_present(row: models.Model) -> bool:
     A database that cannot return columns from an INSERT only reports the last id it made,
     whether or not this INSERT made a row: there, say False and let the caller select it.
     """
-    meta = row._meta
     rows = row.__class__._base_manager.all()
-    fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
     if not connections[rows.db].features.can_return_columns_from_insert:
         rows.bulk_create([row], ignore_conflicts=True)
         return False
+    meta = row._meta
+    fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
     (returned,) = rows._insert(
         [row],
         fields=fields,

@@ -30,6 +30,19 @@ def test_a_missing_row_comes_back_saved_as_a_select_would_return_it(django_asser
 
 
 @pytest.mark.django_db
+def test_without_insert_returning_the_row_is_inserted_then_selected(monkeypatch):
+    """A database that only reports the last id it made (no RETURNING) must not be trusted
+    to say whether this INSERT made the row: the row is selected, locked, instead."""
+    monkeypatch.setattr(connection.features, "can_return_columns_from_insert", False)
+    with transaction.atomic():
+        made, created = locked_or_created(Payment, stripe_id="in_old_db")
+        again, created_again = locked_or_created(Payment, stripe_id="in_old_db")
+
+    assert (created, created_again) == (False, False)
+    assert made.pk == again.pk == Payment.objects.get(stripe_id="in_old_db").pk
+
+
+@pytest.mark.django_db
 def test_refreshing_a_new_membership_skips_overrides_an_old_one_reads_them(
     student, django_user_model, django_assert_num_queries
 ):
