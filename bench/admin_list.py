@@ -92,8 +92,9 @@ def _create_database(server: str, name: str) -> None:
 
 
 def fill(n: int) -> None:
-    from bootwebhooks.inbox.models import WebhookEvent
     from django.db import connection
+
+    from bootwebhooks.inbox.models import WebhookEvent
 
     have = WebhookEvent.objects.filter(stripe_id__startswith="evt_bench").count()
     if have == n:
@@ -110,9 +111,10 @@ def fill(n: int) -> None:
 
 
 def measure(repeat: int) -> None:
-    from bootwebhooks.inbox.models import WebhookEvent
     from django.contrib.auth.models import User
     from django.test import Client
+
+    from bootwebhooks.inbox.models import WebhookEvent
 
     admin, _ = User.objects.get_or_create(username="bench", defaults={"is_staff": True})
     admin.is_superuser = admin.is_staff = True
@@ -120,7 +122,7 @@ def measure(repeat: int) -> None:
     client = Client()
     client.force_login(admin)
     some = WebhookEvent.objects.filter(status="failed").order_by("-received_at").first()
-    base = "/admin/inbox/webhookevent/"
+    base = "/admin/bootwebhooks_inbox/webhookevent/"
     pages = [
         ("event list", base),
         ("list, page 50", base + "?p=50"),

@@ -89,10 +89,10 @@ def main() -> None:
 
 def signups(n: int, prefix: str, first_user: int) -> Iterator[dict]:
     """`n` events: a signup journey per member, member i being user `first_user + i`."""
-    from bootwebhooks.inbox import samples
     from django.db import connection
 
     from bench.events import create_users
+    from bootwebhooks.inbox import samples
 
     members = max(1, n // 4)
     with connection.cursor() as cursor:
@@ -128,6 +128,7 @@ def run_import(prefix: str, n: int, jobs: int) -> tuple[float, float, float]:
 def run_backfill(n: int, jobs: int) -> tuple[float, float]:
     from django.conf import settings
     from django.core.management import call_command
+
     from tests.stripe_server import FakeStripe
 
     with FakeStripe() as fake:

@@ -6,12 +6,12 @@ a database restarted mid-run is likely to land inside a handler.
 
 import time
 
-from bootwebhooks.inbox.models import WebhookEvent
-from bootwebhooks.inbox.registry import handles
 from django.conf import settings
 
 from bench.events import EFFECT_TYPES
 from bench.models import Effect
+from bootwebhooks.inbox.models import WebhookEvent
+from bootwebhooks.inbox.registry import handles
 
 
 @handles(*EFFECT_TYPES)

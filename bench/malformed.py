@@ -231,7 +231,7 @@ def run(server: Gunicorn, db, *, examples: int) -> dict:
     after = write_snapshot(db, reconnect)
     delta = {k: after[k] - before[k] for k in before if k not in ("sessions", "at")}
     (mal_rows,) = db.execute(
-        "SELECT count(*) FROM inbox_webhookevent WHERE stripe_id LIKE 'evt\\_mal%%'"
+        "SELECT count(*) FROM bootwebhooks_inbox_webhookevent WHERE stripe_id LIKE 'evt\\_mal%%'"
     ).fetchone()
     workers_after = set(server.worker_pids())
     # Still serving: a good delivery right after the corpus is processed.

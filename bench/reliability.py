@@ -134,21 +134,23 @@ def audit(db, prefix: str, ids: list[str], ledger: Ledger) -> dict:
     rows = db.execute(
         """
         SELECT e.stripe_id, e.status, e.type,
-               (SELECT count(*) FROM inbox_attempt a
+               (SELECT count(*) FROM bootwebhooks_inbox_attempt a
                  WHERE a.event_id = e.id AND a.outcome = 'processed'),
                (SELECT count(*) FROM bench_effect f WHERE f.event_id = e.stripe_id)
-        FROM inbox_webhookevent e WHERE e.stripe_id LIKE %s
+        FROM bootwebhooks_inbox_webhookevent e WHERE e.stripe_id LIKE %s
         """,
         [f"evt\\_{prefix}%"],
     ).fetchall()
     (duplicate_rows,) = db.execute(
-        "SELECT count(*) FROM (SELECT stripe_id FROM inbox_webhookevent WHERE stripe_id LIKE %s "
+        "SELECT count(*) FROM (SELECT stripe_id FROM bootwebhooks_inbox_webhookevent "
+        "WHERE stripe_id LIKE %s "
         "GROUP BY stripe_id HAVING count(*) > 1) d",
         [f"evt\\_{prefix}%"],
     ).fetchone()
     stored = {r[0]: r for r in rows}
     (redelivered,) = db.execute(
-        "SELECT count(*) FROM inbox_webhookevent WHERE stripe_id LIKE %s AND delivery_count > 1",
+        "SELECT count(*) FROM bootwebhooks_inbox_webhookevent "
+        "WHERE stripe_id LIKE %s AND delivery_count > 1",
         [f"evt\\_{prefix}%"],
     ).fetchone()
     final = {"processed", "ignored", "superseded"}

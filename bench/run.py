@@ -187,7 +187,8 @@ class Bench:
         dup_bodies = [
             row[0].encode()
             for row in self.db.execute(
-                "SELECT body FROM inbox_webhookevent WHERE stripe_id LIKE %s ORDER BY id LIMIT %s",
+                "SELECT body FROM bootwebhooks_inbox_webhookevent "
+                "WHERE stripe_id LIKE %s ORDER BY id LIMIT %s",
                 [f"evt\\_u{r}x%", a.duplicate_pool],
             )
         ]
@@ -222,7 +223,7 @@ class Bench:
         flush_stats(self.db, self.reconnect(server))
         return self.db.execute(
             "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
-            "WHERE relname = 'inbox_webhookevent'"
+            "WHERE relname = 'bootwebhooks_inbox_webhookevent'"
         ).fetchone()
 
     def throughput(self, server: Gunicorn) -> dict:
@@ -300,7 +301,8 @@ class Bench:
              f"{bad.s4xx} of {bad.requests} were 4xx"),
         ]  # fmt: skip
         stored = self.db.execute(
-            "SELECT status, count(*) FROM inbox_webhookevent WHERE stripe_id LIKE 'evt\\_u%%' "
+            "SELECT status, count(*) FROM bootwebhooks_inbox_webhookevent "
+            "WHERE stripe_id LIKE 'evt\\_u%%' "
             "GROUP BY status"
         ).fetchall()
         (naive_rows,) = self.db.execute(
@@ -339,7 +341,8 @@ class Bench:
             rounds.append((naive, self.wrk(QUEUED, server, queued_file, cycle=False)))
         pattern = "evt\\_q_x%"  # evt_q1x..., not the naive receiver's evt_qn1x...
         (waiting,) = self.db.execute(
-            "SELECT count(*) FROM inbox_webhookevent WHERE stripe_id LIKE %s AND status = %s",
+            "SELECT count(*) FROM bootwebhooks_inbox_webhookevent "
+            "WHERE stripe_id LIKE %s AND status = %s",
             [pattern, "pending"],
         ).fetchone()
         print(f"draining {waiting} queued events with {QUEUED_WORKERS} workers", flush=True)
@@ -362,7 +365,8 @@ class Bench:
         drained = time.monotonic() - started
         stored = dict(
             self.db.execute(
-                "SELECT status, count(*) FROM inbox_webhookevent WHERE stripe_id LIKE %s "
+                "SELECT status, count(*) FROM bootwebhooks_inbox_webhookevent "
+                "WHERE stripe_id LIKE %s "
                 "GROUP BY status",
                 [pattern],
             ).fetchall()

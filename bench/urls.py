@@ -1,7 +1,7 @@
-from bootwebhooks.urls import urlpatterns as product_urlpatterns
 from django.urls import path
 
 from bench import views
+from bootwebhooks.urls import urlpatterns as product_urlpatterns
 
 urlpatterns = [
     path("bench/floor/", views.floor, name="bench-floor"),

@@ -3,10 +3,6 @@
 import json
 
 import stripe
-from bootwebhooks.inbox.exceptions import WebhookRejected
-from bootwebhooks.inbox.ingest import check_signature
-from bootwebhooks.inbox.models import WebhookEvent
-from bootwebhooks.inbox.views import StripeWebhookView, answer
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -15,6 +11,10 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from bench.models import NaiveEvent
+from bootwebhooks.inbox.exceptions import WebhookRejected
+from bootwebhooks.inbox.ingest import check_signature
+from bootwebhooks.inbox.models import WebhookEvent
+from bootwebhooks.inbox.views import StripeWebhookView, answer
 
 
 @csrf_exempt

@@ -33,8 +33,8 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "bootwebhooks.inbox",
     # Handlers of one event type run in this order: payments records, memberships derives.
-    "payments",
-    "memberships",
+    "bootwebhooks.payments",
+    "bootwebhooks.memberships",
 ]
 
 MIDDLEWARE = [
@@ -118,8 +118,6 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
 }
 
-# Panels on the admin index: functions returning (label, value, link) rows.
-ADMIN_OVERVIEW_PANELS = ["bootwebhooks.inbox.overview.panel", "payments.overview.panel"]
 
 # --- Stripe -------------------------------------------------------------------------------
 # Several secrets may be live at once while one is rolled; a signature matching any is valid.

@@ -9,6 +9,6 @@ from typing import Any
 
 def is_member(user: Any, at: datetime | None = None) -> bool:
     # Imported late: this package is imported while INSTALLED_APPS loads, before its models.
-    from memberships.services import is_member as answer
+    from bootwebhooks.memberships.services import is_member as answer
 
     return answer(user, at)

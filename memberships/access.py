@@ -5,8 +5,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from payments.models import Payment, Subscription
-from payments.plans import LIFETIME
+from bootwebhooks.payments.models import Payment, Subscription
+from bootwebhooks.payments.plans import LIFETIME
 
 NONE = "none"
 ACTIVE = "active"

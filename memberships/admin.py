@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.templatetags.admin_urls import admin_urlname
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -11,10 +12,11 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from bootwebhooks.inbox.admin import ReadOnlyAdmin
-from memberships.models import Membership, MembershipChange, StaffOverride
-from memberships.services import override_access
-from payments.admin import event_link
-from payments.plans import LIFETIME
+from bootwebhooks.inbox.permissions import permission
+from bootwebhooks.memberships.models import Membership, MembershipChange, StaffOverride
+from bootwebhooks.memberships.services import override_access
+from bootwebhooks.payments.admin import event_link
+from bootwebhooks.payments.plans import LIFETIME
 
 PLANS = [("monthly", "monthly"), ("yearly", "yearly"), (LIFETIME, "lifetime")]
 
@@ -90,7 +92,6 @@ class MembershipAdmin(ReadOnlyAdmin):
         "customers",
         "overrides_now",
     ]
-    change_form_template = "admin/memberships/membership/change_form.html"
 
     @admin.display(ordering="user__email")
     def email(self, obj: Membership) -> str:
@@ -107,7 +108,7 @@ class MembershipAdmin(ReadOnlyAdmin):
         return str(latest) if latest else "-"
 
     def has_override_permission(self, request) -> bool:
-        return request.user.has_perm("memberships.change_membership")
+        return request.user.has_perm(permission(Membership, "change"))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         context = {**(extra_context or {}), "can_override": self.has_override_permission(request)}
@@ -119,7 +120,7 @@ class MembershipAdmin(ReadOnlyAdmin):
             path(
                 "<int:pk>/override/<str:kind>/",
                 view(self.override_view),
-                name="memberships_membership_override",
+                name=self.url_name("override"),
             ),
             *super().get_urls(),
         ]
@@ -146,7 +147,7 @@ class MembershipAdmin(ReadOnlyAdmin):
                 f"{membership.access_until or 'forever'}",
                 messages.SUCCESS,
             )
-            url = reverse("admin:memberships_membership_change", args=[membership.pk])
+            url = reverse(admin_urlname(Membership._meta, "change"), args=[membership.pk])
             return HttpResponseRedirect(url)
         context = {
             **self.admin_site.each_context(request),
@@ -156,7 +157,7 @@ class MembershipAdmin(ReadOnlyAdmin):
             "form": form,
             "title": f"{StaffOverride.Kind(kind).label.capitalize()}: {membership.user}",
         }
-        return TemplateResponse(request, "admin/memberships/membership/override.html", context)
+        return TemplateResponse(request, self.template("override"), context)
 
     def _until(self, membership: Membership, data: dict):
         if data.get("plan") == LIFETIME and not (data.get("days") or data.get("until")):

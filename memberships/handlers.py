@@ -3,9 +3,9 @@ the access of every user those facts belong to, in the same transaction."""
 
 from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.inbox.registry import handles
-from memberships.services import refresh_for_event
-from payments.customers import users_touched_by
-from payments.handlers import HANDLED_TYPES
+from bootwebhooks.memberships.services import refresh_for_event
+from bootwebhooks.payments.customers import users_touched_by
+from bootwebhooks.payments.handlers import HANDLED_TYPES
 
 
 @handles(*HANDLED_TYPES)

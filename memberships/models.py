@@ -5,10 +5,11 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox.models import WebhookEvent
-from memberships import access
-from payments.models import Payment, Subscription, locked_or_created, locked_row
-from payments.plans import LIFETIME
+from bootwebhooks.memberships import access
+from bootwebhooks.payments.models import Payment, Subscription, locked_or_created, locked_row
+from bootwebhooks.payments.plans import LIFETIME
 
 
 class Membership(models.Model):
@@ -85,8 +86,8 @@ class Membership(models.Model):
             derived = access.derive(
                 list(Payment.objects.filter(user_id=user_id)),
                 list(Subscription.objects.filter(user_id=user_id)),
-                grace=timedelta(days=settings.MEMBERSHIP_GRACE_DAYS),
-                refund_revokes=settings.MEMBERSHIP_REFUND_REVOKES,
+                grace=timedelta(days=app_settings.MEMBERSHIP_GRACE_DAYS),
+                refund_revokes=app_settings.MEMBERSHIP_REFUND_REVOKES,
             )
             # Read after the lock (a staff override committed while we waited is seen); a
             # membership this transaction just created has none.

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import stripe
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
+from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox.ingest import ingest, parse_event
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
-from memberships.models import Membership
-from payments import shapes
-from payments.models import StripeCustomer, Subscription
+from bootwebhooks.memberships.models import Membership
+from bootwebhooks.payments import shapes
+from bootwebhooks.payments.models import StripeCustomer, Subscription
 
 logger = logging.getLogger(__name__)
 COMPARED = ("status", "current_period_end", "cancel_at_period_end")
@@ -98,8 +98,8 @@ def mirror(customer_id: str, subs: list[dict[str, Any]]) -> None:
     from djstripe.models import Customer
     from djstripe.models import Subscription as MirroredSubscription
 
-    stripe.api_base = settings.STRIPE_API_BASE
-    key = settings.STRIPE_API_KEY
+    stripe.api_base = app_settings.STRIPE_API_BASE
+    key = app_settings.STRIPE_API_KEY
     try:
         Customer.sync_from_stripe_data(
             stripe.Customer.retrieve(customer_id, api_key=key), api_key=key

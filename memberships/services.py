@@ -6,8 +6,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from memberships.models import Membership
-from payments.models import StripeCustomer
+from bootwebhooks.memberships.models import Membership
+from bootwebhooks.payments.models import StripeCustomer
 
 
 def is_member(user: Any, at: datetime | None = None) -> bool:

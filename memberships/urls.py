@@ -1,6 +1,6 @@
 from django.urls import path
 
-from memberships import views
+from bootwebhooks.memberships import views
 
 app_name = "memberships"
 

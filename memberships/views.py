@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bootwebhooks.inbox.permissions import CanViewModel
-from memberships.models import Membership
+from bootwebhooks.memberships.models import Membership
 
 _MEMBERSHIP = inline_serializer(
     "Membership",

@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.templatetags.admin_urls import admin_urlname
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, QuerySet
@@ -10,13 +11,13 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from bootwebhooks.inbox.admin import ReadOnlyAdmin
-from payments.models import Charge, Payment, StripeCustomer, Subscription
+from bootwebhooks.payments.models import Charge, Payment, StripeCustomer, Subscription
 
 
 def event_link(event) -> str:
     if event is None:
         return "-"
-    url = reverse("admin:inbox_webhookevent_change", args=[event.pk])
+    url = reverse(admin_urlname(event._meta, "change"), args=[event.pk])
     return format_html('<a href="{}">{}</a>', url, event.stripe_id)
 
 
@@ -110,7 +111,6 @@ class StripeCustomerAdmin(ReadOnlyAdmin):
     list_filter = [UnmatchedFilter]
     search_fields = ["=customer_id", "email", "user__email", "user__username"]
     list_select_related = ["user", "linked_by"]
-    change_form_template = "admin/payments/stripecustomer/change_form.html"
 
     def get_queryset(self, request):
         waiting = Payment.objects.filter(customer_id=OuterRef("customer_id"), user__isnull=True)
@@ -121,7 +121,7 @@ class StripeCustomerAdmin(ReadOnlyAdmin):
         return obj.has_unmatched
 
     def has_link_permission(self, request) -> bool:
-        return request.user.has_perm("memberships.change_membership")
+        return request.user.has_perm("bootwebhooks_memberships.change_membership")
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         context = {**(extra_context or {}), "can_link": self.has_link_permission(request)}
@@ -130,13 +130,13 @@ class StripeCustomerAdmin(ReadOnlyAdmin):
     def get_urls(self):
         view = self.admin_site.admin_view(self.link_view)
         return [
-            path("<int:pk>/link/", view, name="payments_stripecustomer_link"),
+            path("<int:pk>/link/", view, name=self.url_name("link")),
             *super().get_urls(),
         ]
 
     def link_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """Link the customer to a user: the grants that waited as unmatched apply now."""
-        from memberships.services import link_customer
+        from bootwebhooks.memberships.services import link_customer
 
         if not self.has_link_permission(request):
             raise PermissionDenied
@@ -152,7 +152,7 @@ class StripeCustomerAdmin(ReadOnlyAdmin):
                 messages.SUCCESS,
             )
             return HttpResponseRedirect(
-                reverse("admin:payments_stripecustomer_change", args=[customer.pk])
+                reverse(admin_urlname(StripeCustomer._meta, "change"), args=[customer.pk])
             )
         payments = Payment.objects.filter(customer_id=customer.customer_id).order_by("-pk")[:50]
         context = {
@@ -163,4 +163,4 @@ class StripeCustomerAdmin(ReadOnlyAdmin):
             "form": form,
             "title": f"Link {customer.customer_id} to a user",
         }
-        return TemplateResponse(request, "admin/payments/stripecustomer/link.html", context)
+        return TemplateResponse(request, self.template("link"), context)

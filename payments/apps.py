@@ -2,9 +2,9 @@ from django.apps import AppConfig
 
 
 class PaymentsConfig(AppConfig):
-    name = "payments"
-    label = "payments"
+    name = "bootwebhooks.payments"
+    label = "bootwebhooks_payments"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from payments import handlers  # noqa: F401  (registers the handlers)
+        from bootwebhooks.payments import handlers  # noqa: F401  (registers the handlers)

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 
 from bootwebhooks.inbox.models import WebhookEvent
-from payments.models import Payment, StripeCustomer, Subscription
+from bootwebhooks.payments.models import Payment, StripeCustomer, Subscription
 
 
 def resolve_user(

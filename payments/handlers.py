@@ -10,9 +10,9 @@ from typing import Any
 
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
 from bootwebhooks.inbox.registry import handles
-from payments import plans, shapes
-from payments.customers import claim
-from payments.models import Charge, Payment, StripeCustomer, Subscription
+from bootwebhooks.payments import plans, shapes
+from bootwebhooks.payments.customers import claim
+from bootwebhooks.payments.models import Charge, Payment, StripeCustomer, Subscription
 
 SUPERSEDED = Attempt.Outcome.SUPERSEDED
 PAID_CHECKOUT = frozenset({"paid", "no_payment_required"})

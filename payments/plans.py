@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
+from bootwebhooks.conf import app_settings
 
 MONTHLY = "monthly"
 YEARLY = "yearly"
@@ -15,7 +15,7 @@ _INTERVALS = {"month": MONTHLY, "year": YEARLY}
 
 
 def plan_for_lookup_key(lookup_key: str | None) -> str:
-    return settings.MEMBERSHIP_PLAN_LOOKUP_KEYS.get(lookup_key or "", "")
+    return app_settings.MEMBERSHIP_PLAN_LOOKUP_KEYS.get(lookup_key or "", "")
 
 
 def plan_for_prices(prices: list[dict[str, Any]], metadata: dict[str, Any]) -> str:
@@ -35,7 +35,7 @@ def plan_for_prices(prices: list[dict[str, Any]], metadata: dict[str, Any]) -> s
 def one_off_plan(metadata: dict[str, Any]) -> str:
     """A payment-mode Checkout buys `metadata.plan`, or MEMBERSHIP_ONE_OFF_PLAN if it names none."""
     plan = metadata.get("plan")
-    return plan if plan in (MONTHLY, YEARLY, LIFETIME) else settings.MEMBERSHIP_ONE_OFF_PLAN
+    return plan if plan in (MONTHLY, YEARLY, LIFETIME) else app_settings.MEMBERSHIP_ONE_OFF_PLAN
 
 
 def one_off_period_end(plan: str, paid_at: datetime) -> datetime | None:

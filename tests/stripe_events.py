@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from memberships.models import Membership
-from payments.models import Payment, StripeCustomer, Subscription
+from bootwebhooks.memberships.models import Membership
+from bootwebhooks.payments.models import Payment, StripeCustomer, Subscription
 from tests.webhooks import post_event
 
 FIXTURES = Path(__file__).parent / "fixtures" / "stripe"

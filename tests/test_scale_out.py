@@ -22,8 +22,8 @@ from django.db import connection
 
 from bootwebhooks.inbox import samples
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
-from memberships.models import Membership
-from memberships.services import is_member
+from bootwebhooks.memberships.models import Membership
+from bootwebhooks.memberships.services import is_member
 from tests.inbox.conftest import effects, handlers  # noqa: F401  (fixture)
 from tests.webhooks import TEST_SECRET, make_event, signature_header
 from tests.worker_app.apps import slow_effect

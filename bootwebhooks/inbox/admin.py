@@ -3,6 +3,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.templatetags.admin_urls import admin_urlname
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
@@ -16,6 +17,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from bootwebhooks.inbox.dispatch import caused_by, dispatch, preview
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
+from bootwebhooks.inbox.permissions import permission
 from bootwebhooks.inbox.registry import registry
 
 STATUS_COLOURS = {
@@ -53,6 +55,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def url_name(self, action: str) -> str:
+        """An action page's URL name, `<label>_<model>_<action>`, as the admin names its own."""
+        return f"{self.opts.app_label}_{self.opts.model_name}_{action}"
+
+    def template(self, name: str) -> str:
+        """An action page's template, found under the app's label like the admin's own."""
+        return f"admin/{self.opts.app_label}/{self.opts.model_name}/{name}.html"
 
 
 class HandledTypeFilter(admin.SimpleListFilter):
@@ -94,7 +104,6 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     list_per_page = 50
     actions = ["retry_selected", "mark_selected_processed", "mark_selected_ignored"]
     exclude = ["body", "headers"]
-    change_form_template = "admin/inbox/webhookevent/change_form.html"
 
     # --- list ---------------------------------------------------------------------------
     @admin.display(description="status", ordering="status")
@@ -116,10 +125,10 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
     # --- permissions (events change only through retry and resolve) ----------------------
     def has_retry_permission(self, request) -> bool:
-        return request.user.has_perm("inbox.retry_webhookevent")
+        return request.user.has_perm(permission(WebhookEvent, "retry"))
 
     def has_resolve_permission(self, request) -> bool:
-        return request.user.has_perm("inbox.resolve_webhookevent")
+        return request.user.has_perm(permission(WebhookEvent, "resolve"))
 
     # --- detail ---------------------------------------------------------------------------
     def get_readonly_fields(self, request, obj=None) -> list[str]:
@@ -144,11 +153,11 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
-            path("<int:pk>/retry/", view(self.retry_view), name="inbox_webhookevent_retry"),
+            path("<int:pk>/retry/", view(self.retry_view), name=self.url_name("retry")),
             path(
                 "<int:pk>/mark/<str:outcome>/",
                 view(self.resolve_view),
-                name="inbox_webhookevent_resolve",
+                name=self.url_name("resolve"),
             ),
             *super().get_urls(),
         ]
@@ -172,7 +181,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
             "preview": preview(event.pk),
             "title": f"Retry {event.stripe_id}?",
         }
-        return TemplateResponse(request, "admin/inbox/webhookevent/retry.html", context)
+        return TemplateResponse(request, self.template("retry"), context)
 
     def resolve_view(self, request: HttpRequest, pk: int, outcome: str) -> HttpResponse:
         """Mark one event processed or ignored, with a required note."""
@@ -195,7 +204,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
             "error": error,
             "title": f"Mark {event.stripe_id} {outcome}?",
         }
-        return TemplateResponse(request, "admin/inbox/webhookevent/confirm.html", context)
+        return TemplateResponse(request, self.template("confirm"), context)
 
     def _resolve(self, request, event: WebhookEvent, outcome: str, note: str) -> None:
         WebhookEvent.resolve(event.pk, outcome, user=request.user, note=note)
@@ -261,7 +270,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
             "select_across": request.POST.get("select_across", "0"),
             "title": f"{outcome.capitalize()} {queryset.count()} events?",
         }
-        return TemplateResponse(request, "admin/inbox/webhookevent/bulk_confirm.html", context)
+        return TemplateResponse(request, self.template("bulk_confirm"), context)
 
 
 def payload_tree(value: Any, depth: int = 0) -> SafeString:
@@ -296,12 +305,12 @@ def changes(obj: dict[str, Any], previous: dict[str, Any], prefix: str = "") -> 
 
 
 def _change_url(event: WebhookEvent) -> str:
-    return reverse("admin:inbox_webhookevent_change", args=[event.pk])
+    return reverse(admin_urlname(WebhookEvent._meta, "change"), args=[event.pk])
 
 
 def _admin_link(obj) -> str:
     opts = obj._meta
     try:
-        return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+        return reverse(admin_urlname(opts, "change"), args=[obj.pk])
     except NoReverseMatch:  # not registered in the admin
         return ""

@@ -3,7 +3,7 @@ from django.apps import AppConfig
 
 class InboxConfig(AppConfig):
     name = "bootwebhooks.inbox"
-    label = "inbox"
+    label = "bootwebhooks_inbox"
     verbose_name = "Webhook inbox"
     default_auto_field = "django.db.models.BigAutoField"
 

@@ -4,15 +4,26 @@ They run with every management command and, through `raise_on_errors()`, when th
 application loads under gunicorn. An unset secret is an error, never "accept anything".
 """
 
-from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+
+from bootwebhooks.conf import app_settings
 
 
 @checks.register(checks.Tags.security)
 def check_webhook_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    messages: list[checks.CheckMessage] = []
-    secrets = settings.STRIPE_WEBHOOK_SECRETS
+    unreadable = app_settings.problems()
+    messages: list[checks.CheckMessage] = [
+        checks.Error(
+            reason,
+            hint="See the settings table in docs/INSTALL.md for each setting's type and default.",
+            id="inbox.E000",
+        )
+        for reason in unreadable.values()
+    ]
+    if unreadable:
+        return messages
+    secrets = app_settings.STRIPE_WEBHOOK_SECRETS
     if not secrets:
         messages.append(
             checks.Error(
@@ -31,7 +42,7 @@ def check_webhook_settings(app_configs=None, **kwargs) -> list[checks.CheckMessa
         for position, secret in enumerate(secrets, start=1)
         if not secret.startswith("whsec_")
     )
-    if settings.STRIPE_WEBHOOK_TOLERANCE <= 0:
+    if app_settings.STRIPE_WEBHOOK_TOLERANCE <= 0:
         messages.append(
             checks.Error(
                 "STRIPE_WEBHOOK_TOLERANCE must be a positive number of seconds.",
@@ -40,15 +51,15 @@ def check_webhook_settings(app_configs=None, **kwargs) -> list[checks.CheckMessa
                 id="inbox.E003",
             )
         )
-    if settings.WEBHOOK_PROCESSING not in ("inline", "queued"):
+    if app_settings.WEBHOOK_PROCESSING not in ("inline", "queued"):
         messages.append(
             checks.Error(
-                f"WEBHOOK_PROCESSING is {settings.WEBHOOK_PROCESSING!r}.",
+                f"WEBHOOK_PROCESSING is {app_settings.WEBHOOK_PROCESSING!r}.",
                 hint="Use inline (the default) or queued.",
                 id="inbox.E005",
             )
         )
-    if settings.WEBHOOK_MAX_BODY_BYTES <= 0:
+    if app_settings.WEBHOOK_MAX_BODY_BYTES <= 0:
         messages.append(
             checks.Error(
                 "WEBHOOK_MAX_BODY_BYTES must be positive.",

@@ -4,13 +4,13 @@ import hmac
 import ipaddress
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox.metrics import exposition
 from bootwebhooks.inbox.models import WebhookEvent
 
@@ -36,7 +36,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except DatabaseError:
         return JsonResponse({"status": "unhealthy", "database": "unreachable"}, status=503)
     age = (timezone.now() - oldest).total_seconds() if oldest else None
-    stuck = age is not None and age > settings.HEALTH_MAX_PENDING_AGE
+    stuck = age is not None and age > app_settings.HEALTH_MAX_PENDING_AGE
     body = {
         "status": "unhealthy" if stuck else "ok",
         "database": "ok",
@@ -55,7 +55,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
 
 def _may_scrape(request: HttpRequest) -> bool:
-    token = settings.METRICS_TOKEN
+    token = app_settings.METRICS_TOKEN
     if token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         return hmac.compare_digest(given.encode(), token.encode())
@@ -63,4 +63,4 @@ def _may_scrape(request: HttpRequest) -> bool:
         client = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
         return False
-    return any(client in ipaddress.ip_network(n) for n in settings.METRICS_ALLOWED_NETWORKS)
+    return any(client in ipaddress.ip_network(n) for n in app_settings.METRICS_ALLOWED_NETWORKS)

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox import metrics
 from bootwebhooks.inbox.dispatch import dispatch
 from bootwebhooks.inbox.exceptions import InvalidPayload, ThinEventRejected
@@ -104,13 +104,13 @@ def receive(body: bytes, headers: Mapping[str, str]) -> Receipt:
 
 def check_signature(body: bytes, header: str | None) -> None:
     """Raise InvalidSignature unless `header` signs `body` with a configured secret, in time."""
-    verify(body, header, settings.STRIPE_WEBHOOK_SECRETS, settings.STRIPE_WEBHOOK_TOLERANCE)
+    verify(body, header, app_settings.STRIPE_WEBHOOK_SECRETS, app_settings.STRIPE_WEBHOOK_TOLERANCE)
 
 
 def accept(body: bytes, headers: Mapping[str, str]) -> Receipt:
     """A delivery whose signature is verified: parse it, then ingest (or enqueue) it."""
     parsed = parse_event(body)
-    if settings.WEBHOOK_PROCESSING == "queued":
+    if app_settings.WEBHOOK_PROCESSING == "queued":
         receipt = record_and_enqueue(parsed, headers=headers)
     else:
         receipt = ingest(

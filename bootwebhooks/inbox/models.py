@@ -46,13 +46,13 @@ class WebhookEvent(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["status", "-received_at"], name="inbox_status_received"),
-            models.Index(fields=["type", "-received_at"], name="inbox_type_received"),
-            models.Index(fields=["-received_at"], name="inbox_received"),
-            models.Index(fields=["object_id"], name="inbox_object"),
-            models.Index(fields=["customer_id"], name="inbox_customer"),
-            models.Index(fields=["customer_email"], name="inbox_customer_email"),
-            models.Index(fields=["-stripe_created"], name="inbox_stripe_created"),
+            models.Index(fields=["status", "-received_at"], name="bw_inbox_status_received"),
+            models.Index(fields=["type", "-received_at"], name="bw_inbox_type_received"),
+            models.Index(fields=["-received_at"], name="bw_inbox_received"),
+            models.Index(fields=["object_id"], name="bw_inbox_object"),
+            models.Index(fields=["customer_id"], name="bw_inbox_customer"),
+            models.Index(fields=["customer_email"], name="bw_inbox_customer_email"),
+            models.Index(fields=["-stripe_created"], name="bw_inbox_stripe_created"),
         ]
         permissions = [
             ("retry_webhookevent", "Can retry webhook events"),

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.contrib.admin.templatetags.admin_urls import admin_urlname
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.timesince import timesince
@@ -13,7 +14,7 @@ CAP = 10_000  # counts stop here, so the index page never scans a million rows
 
 def panel() -> list[tuple[str, str, str]]:
     """(label, value, link) rows."""
-    events = reverse("admin:inbox_webhookevent_changelist")
+    events = reverse(admin_urlname(WebhookEvent._meta, "changelist"))
     rows = []
     for status in WebhookEvent.Status.values:
         count = WebhookEvent.objects.filter(status=status).order_by()[:CAP].count()

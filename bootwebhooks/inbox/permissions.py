@@ -1,3 +1,5 @@
+from django.contrib.auth import get_permission_codename
+from django.db import models
 from rest_framework.permissions import BasePermission, DjangoModelPermissions
 
 
@@ -12,7 +14,7 @@ class CanViewModel(DjangoModelPermissions):
 
 
 def has_perm(perm: str) -> type[BasePermission]:
-    """A permission class requiring one Django permission, e.g. `inbox.retry_webhookevent`."""
+    """A permission class requiring one Django permission (a `permission()` string)."""
 
     class HasPerm(BasePermission):
         def has_permission(self, request, view) -> bool:
@@ -20,3 +22,8 @@ def has_perm(perm: str) -> type[BasePermission]:
 
     HasPerm.__name__ = f"HasPerm({perm})"
     return HasPerm
+
+
+def permission(model: type[models.Model], action: str) -> str:
+    """`app_label.action_modelname`, read from the model, so no label is written twice."""
+    return f"{model._meta.app_label}.{get_permission_codename(action, model._meta)}"

@@ -10,12 +10,12 @@ import logging
 import random
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_tasks import task
 
+from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox import metrics
 from bootwebhooks.inbox.dispatch import dispatch
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
@@ -48,7 +48,7 @@ def process_event(event_pk: int, attempt: int = 1) -> str:
 
 
 def _retry(event_pk: int, attempt: int) -> None:
-    if attempt >= settings.WEBHOOK_RETRY_LIMIT:
+    if attempt >= app_settings.WEBHOOK_RETRY_LIMIT:
         return
     delay = backoff(attempt)
     metrics.RETRIES.inc()
@@ -108,7 +108,8 @@ class object_lock:
 def backoff(attempt: int) -> float:
     """Exponential with full jitter: a random delay up to base * 2^(attempt-1), capped."""
     ceiling = min(
-        settings.WEBHOOK_RETRY_MAX_DELAY, settings.WEBHOOK_RETRY_BASE_DELAY * 2 ** (attempt - 1)
+        app_settings.WEBHOOK_RETRY_MAX_DELAY,
+        app_settings.WEBHOOK_RETRY_BASE_DELAY * 2 ** (attempt - 1),
     )
     return random.uniform(ceiling / 2, ceiling)  # noqa: S311  (jitter, not security)
 
@@ -122,7 +123,7 @@ def requeue_stalled() -> int:
     from django_tasks import TaskResultStatus
     from django_tasks_db.models import DBTaskResult
 
-    cutoff = timezone.now() - timedelta(seconds=settings.WEBHOOK_TASK_TIMEOUT)
+    cutoff = timezone.now() - timedelta(seconds=app_settings.WEBHOOK_TASK_TIMEOUT)
     requeued = 0
     with transaction.atomic():
         stalled = DBTaskResult.objects.select_for_update(skip_locked=True).filter(

@@ -2,7 +2,6 @@ import json
 import logging
 import time
 
-from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404
@@ -16,12 +15,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox import metrics
 from bootwebhooks.inbox.dispatch import dispatch
 from bootwebhooks.inbox.exceptions import InvalidSignature, PayloadTooLarge, WebhookRejected
 from bootwebhooks.inbox.ingest import accept, check_signature
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
-from bootwebhooks.inbox.permissions import CanViewModel, has_perm
+from bootwebhooks.inbox.permissions import CanViewModel, has_perm, permission
 from bootwebhooks.inbox.serializers import (
     ResolveSerializer,
     RetrySerializer,
@@ -85,7 +85,7 @@ class StripeWebhookView(APIView):
         # secret every delivery is a rejection, which should cost little more than the HMAC.
         if request.method == "POST":
             try:
-                self.verified_body = read_body(request, settings.WEBHOOK_MAX_BODY_BYTES)
+                self.verified_body = read_body(request, app_settings.WEBHOOK_MAX_BODY_BYTES)
                 check_signature(self.verified_body, request.META.get("HTTP_STRIPE_SIGNATURE"))
             except WebhookRejected as exc:
                 return reject(exc)
@@ -183,7 +183,7 @@ class RetryEventView(APIView):
     """Retry one event through the webhook's dispatch (same row lock: a retry racing a Stripe
     redelivery still applies the effects once). A final event is returned unchanged."""
 
-    permission_classes = [IsAuthenticated, has_perm("inbox.retry_webhookevent")]
+    permission_classes = [IsAuthenticated, has_perm(permission(WebhookEvent, "retry"))]
     serializer_class = RetrySerializer
 
     @extend_schema(request=RetrySerializer, responses=WebhookEventSerializer)
@@ -200,7 +200,7 @@ class RetryEventView(APIView):
 class ResolveEventView(APIView):
     """Mark an event processed or ignored without running handlers; a note is required."""
 
-    permission_classes = [IsAuthenticated, has_perm("inbox.resolve_webhookevent")]
+    permission_classes = [IsAuthenticated, has_perm(permission(WebhookEvent, "resolve"))]
     serializer_class = ResolveSerializer
 
     @extend_schema(request=ResolveSerializer, responses=WebhookEventSerializer)

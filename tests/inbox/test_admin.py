@@ -1,23 +1,27 @@
 import re
+from io import StringIO
 
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group, Permission, User
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from bootwebhooks.inbox.models import WebhookEvent
+from bootwebhooks.memberships.roles import BILLING, SUPPORT, create_roles
 from tests.inbox.conftest import effects, mark_effect
 from tests.webhooks import make_event, post_event
 
 pytestmark = pytest.mark.django_db
-LIST = "/admin/inbox/webhookevent/"
+LIST = "/admin/bootwebhooks_inbox/webhookevent/"
 
 
 def staff(username: str, group: str | None = None, *perms: str) -> User:
     user = User.objects.create_user(username, f"{username}@staff.test", "pw", is_staff=True)
     if group:
+        create_roles()
         user.groups.add(Group.objects.get(name=group))
     for perm in perms:
         user.user_permissions.add(Permission.objects.get(codename=perm))
@@ -54,11 +58,13 @@ def detail(event: WebhookEvent) -> str:
     return f"{LIST}{event.pk}/change/"
 
 
-def test_the_migration_creates_the_two_roles():
-    support = set(Group.objects.get(name="Support").permissions.values_list("codename", flat=True))
-    billing = set(
-        Group.objects.get(name="Billing operators").permissions.values_list("codename", flat=True)
-    )
+def test_the_command_creates_the_two_roles_and_leaves_a_host_group_alone():
+    host_support = Group.objects.create(name="Support")
+    call_command("create_staff_roles", stdout=StringIO())
+    call_command("create_staff_roles", stdout=StringIO())  # a second run changes nothing
+    assert not host_support.permissions.exists()
+    support = set(Group.objects.get(name=SUPPORT).permissions.values_list("codename", flat=True))
+    billing = set(Group.objects.get(name=BILLING).permissions.values_list("codename", flat=True))
     assert {"view_webhookevent", "retry_webhookevent"} <= support
     assert "resolve_webhookevent" not in support
     assert {"view_webhookevent", "retry_webhookevent", "resolve_webhookevent"} <= billing
@@ -68,7 +74,7 @@ def test_the_migration_creates_the_two_roles():
     "term", ["student@example.com", "STUDENT@example.com", "cus_42", "in_42", "evt_"]
 )
 def test_support_finds_an_event_by_email_customer_object_or_id(client, failed, term):
-    client.force_login(staff("sam", "Support"))
+    client.force_login(staff("sam", SUPPORT))
     term = failed.stripe_id if term == "evt_" else term
     page = client.get(LIST, {"q": term}).content.decode()
     assert failed.stripe_id in page
@@ -76,7 +82,7 @@ def test_support_finds_an_event_by_email_customer_object_or_id(client, failed, t
 
 
 def test_the_list_colours_status_and_filters_without_a_full_count(client, failed):
-    client.force_login(staff("sam", "Support"))
+    client.force_login(staff("sam", SUPPORT))
     with CaptureQueriesContext(connection) as queries:
         page = client.get(LIST, {"status__exact": "failed"}).content.decode()
     assert re.search(r'<b style="color:#c62828">failed</b>', page)
@@ -85,7 +91,7 @@ def test_the_list_colours_status_and_filters_without_a_full_count(client, failed
 
 
 def test_the_detail_shows_payload_attempts_traceback_headers_and_diff(client, handlers):
-    client.force_login(staff("sam", "Support"))
+    client.force_login(staff("sam", SUPPORT))
     event = make_event(
         "customer.subscription.updated",
         {"id": "sub_1", "object": "subscription", "status": "past_due", "customer": "cus_1"},
@@ -106,7 +112,7 @@ def test_the_detail_shows_payload_attempts_traceback_headers_and_diff(client, ha
 
 
 def test_support_previews_a_retry_without_changing_anything(client, failed, broken):
-    client.force_login(staff("sam", "Support"))
+    client.force_login(staff("sam", SUPPORT))
     broken["on"] = False
     page = client.get(f"{LIST}{failed.pk}/retry/").content.decode()
     assert "would be processed; writes: auth_group insert 1" in page
@@ -116,7 +122,7 @@ def test_support_previews_a_retry_without_changing_anything(client, failed, brok
 
 
 def test_support_retries_and_the_retry_is_audited(client, failed, broken):
-    sam = staff("sam", "Support")
+    sam = staff("sam", SUPPORT)
     client.force_login(sam)
     broken["on"] = False
     assert 'id="retry-event"' in client.get(detail(failed)).content.decode()
@@ -143,10 +149,10 @@ def test_a_view_only_user_gets_no_buttons_and_403s(client, failed):
 
 
 def test_support_cannot_mark_but_billing_can_with_a_required_note(client, failed):
-    client.force_login(staff("sam", "Support"))
+    client.force_login(staff("sam", SUPPORT))
     assert client.post(f"{LIST}{failed.pk}/mark/ignored/", {"note": "x"}).status_code == 403
 
-    bea = staff("bea", "Billing operators")
+    bea = staff("bea", BILLING)
     client.force_login(bea)
     page = client.post(f"{LIST}{failed.pk}/mark/ignored/", {"note": "  "}).content.decode()
     assert "A note is required" in page
@@ -162,7 +168,7 @@ def test_support_cannot_mark_but_billing_can_with_a_required_note(client, failed
 
 
 def test_bulk_retry_confirms_the_count_first(client, broken):
-    client.force_login(staff("sam", "Support"))
+    client.force_login(staff("sam", SUPPORT))
     for _ in range(3):
         post_event(client, make_event("invoice.paid"))
     broken["on"] = False
@@ -179,7 +185,7 @@ def test_bulk_retry_confirms_the_count_first(client, broken):
 
 
 def test_bulk_mark_needs_a_note(client, failed):
-    client.force_login(staff("bea", "Billing operators"))
+    client.force_login(staff("bea", BILLING))
     form = {"action": "mark_selected_processed", "_selected_action": [failed.pk], "index": "0"}
     page = client.post(LIST, {**form, "confirm": "yes"}).content.decode()
     assert "A note is required" in page
@@ -190,7 +196,7 @@ def test_bulk_mark_needs_a_note(client, failed):
 
 
 def test_the_index_shows_the_overview(client, failed):
-    client.force_login(staff("sam", "Support"))
+    client.force_login(staff("sam", SUPPORT))
     page = client.get("/admin/").content.decode()
     assert "Events failed" in page and "Failed in the last 24 h" in page
     assert "Oldest pending event" in page
@@ -200,7 +206,7 @@ def test_the_api_retries_with_the_same_permission(client, failed, broken):
     url = f"/api/events/{failed.stripe_id}/retry/"
     client.force_login(staff("vic", None, "view_webhookevent"))
     assert client.post(url).status_code == 403
-    client.force_login(staff("sam", "Support"))
+    client.force_login(staff("sam", SUPPORT))
     broken["on"] = False
     body = client.post(url, {"note": "api"}, content_type="application/json").json()
     assert body["status"] == "processed"
@@ -210,9 +216,9 @@ def test_the_api_retries_with_the_same_permission(client, failed, broken):
 
 def test_the_api_marks_with_a_note(client, failed):
     url = f"/api/events/{failed.stripe_id}/mark/"
-    client.force_login(staff("sam", "Support"))
+    client.force_login(staff("sam", SUPPORT))
     assert client.post(url, {"status": "ignored", "note": "x"}).status_code == 403
-    client.force_login(staff("bea", "Billing operators"))
+    client.force_login(staff("bea", BILLING))
     assert client.post(url, {"status": "ignored"}).status_code == 400
     assert client.post(url, {"status": "deleted", "note": "x"}).status_code == 400
     body = client.post(url, {"status": "ignored", "note": "noise"}).json()
@@ -227,7 +233,7 @@ def test_the_openapi_schema_is_served(client):
 
 
 def test_a_malformed_event_id_in_the_url_is_not_a_server_error(client):
-    client.force_login(staff("sam", "Support"))
+    client.force_login(staff("sam", SUPPORT))
     response = client.get(f"{LIST}abc/change/")
     assert response.status_code == 302  # the admin's "doesn't exist" redirect
 

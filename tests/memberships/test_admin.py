@@ -9,18 +9,20 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from bootwebhooks.inbox.models import WebhookEvent
-from memberships.models import Membership
-from memberships.services import is_member
-from payments.models import Payment, StripeCustomer
+from bootwebhooks.memberships.models import Membership
+from bootwebhooks.memberships.roles import BILLING, SUPPORT, create_roles
+from bootwebhooks.memberships.services import is_member
+from bootwebhooks.payments.models import Payment, StripeCustomer
 from tests.stripe_events import CUSTOMER, EMAIL, deliver, load_event
 
 pytestmark = pytest.mark.django_db
-MEMBERSHIPS = "/admin/memberships/membership/"
-CUSTOMERS = "/admin/payments/stripecustomer/"
+MEMBERSHIPS = "/admin/bootwebhooks_memberships/membership/"
+CUSTOMERS = "/admin/bootwebhooks_payments/stripecustomer/"
 
 
 def staff(username: str, group: str) -> User:
     user = User.objects.create_user(username, password="pw", is_staff=True)
+    create_roles()
     user.groups.add(Group.objects.get(name=group))
     return user
 
@@ -42,38 +44,38 @@ def member(client, student):
 
 @pytest.mark.parametrize("term", [EMAIL, "ada", CUSTOMER])
 def test_support_finds_a_membership_by_email_username_or_customer(client, member, term):
-    client.force_login(staff("sam", "Support"))
+    client.force_login(staff("sam", SUPPORT))
     page = client.get(MEMBERSHIPS, {"q": term}).content.decode()
     assert f"{MEMBERSHIPS}{member.pk}/change/" in page
 
 
 def test_the_history_links_each_change_to_its_event(client, member):
-    client.force_login(staff("sam", "Support"))
+    client.force_login(staff("sam", SUPPORT))
     page = client.get(f"{MEMBERSHIPS}{member.pk}/change/").content.decode()
     event = WebhookEvent.objects.get(type="invoice.paid")
-    assert f"/admin/inbox/webhookevent/{event.pk}/change/" in page
+    assert f"/admin/bootwebhooks_inbox/webhookevent/{event.pk}/change/" in page
     assert "none → active" in page
     assert "grant-membership" not in page  # Support may look, not change
 
 
 def test_the_event_page_links_the_payment_and_change_it_caused(client, member):
-    client.force_login(staff("sam", "Support"))
+    client.force_login(staff("sam", SUPPORT))
     event = WebhookEvent.objects.get(type="invoice.paid")
-    page = client.get(f"/admin/inbox/webhookevent/{event.pk}/change/").content.decode()
+    page = client.get(f"/admin/bootwebhooks_inbox/webhookevent/{event.pk}/change/").content.decode()
     payment = Payment.objects.get()
-    assert f"/admin/payments/payment/{payment.pk}/change/" in page
+    assert f"/admin/bootwebhooks_payments/payment/{payment.pk}/change/" in page
     assert re.search(r"Membership change: \d+ none -&gt; active", page)
 
 
 def test_support_cannot_grant_or_revoke(client, member):
-    client.force_login(staff("sam", "Support"))
+    client.force_login(staff("sam", SUPPORT))
     url = f"{MEMBERSHIPS}{member.pk}/override/revoke/"
     assert client.post(url, {"reason": "x"}).status_code == 403
     assert is_member(member.user)
 
 
 def test_billing_extends_by_days_with_a_reason_and_it_is_audited(client, member):
-    bea = staff("bea", "Billing operators")
+    bea = staff("bea", BILLING)
     client.force_login(bea)
     before = member.access_until
     url = f"{MEMBERSHIPS}{member.pk}/override/grant/"
@@ -89,7 +91,7 @@ def test_billing_extends_by_days_with_a_reason_and_it_is_audited(client, member)
 
 
 def test_billing_grants_a_non_member_and_revokes_a_member(client, member, django_user_model):
-    client.force_login(staff("bea", "Billing operators"))
+    client.force_login(staff("bea", BILLING))
     client.post(f"{MEMBERSHIPS}{member.pk}/override/revoke/", {"reason": "chargeback abuse"})
     member.refresh_from_db()
     assert member.status == "revoked" and not is_member(member.user)
@@ -102,7 +104,7 @@ def test_billing_grants_a_non_member_and_revokes_a_member(client, member, django
 
 
 def test_a_staff_revoke_outlasts_later_stripe_events(client, member):
-    client.force_login(staff("bea", "Billing operators"))
+    client.force_login(staff("bea", BILLING))
     client.post(f"{MEMBERSHIPS}{member.pk}/override/revoke/", {"reason": "fraud"})
     deliver(client, load_event("invoice_paid", fresh_id=True))  # a redelivered renewal
     member.refresh_from_db()
@@ -110,7 +112,7 @@ def test_a_staff_revoke_outlasts_later_stripe_events(client, member):
 
 
 def test_a_grant_never_shortens_what_stripe_gives(client, member):
-    client.force_login(staff("bea", "Billing operators"))
+    client.force_login(staff("bea", BILLING))
     before = member.access_until
     soon = (timezone.now() + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
     client.post(f"{MEMBERSHIPS}{member.pk}/override/grant/", {"until": soon, "reason": "typo"})
@@ -123,13 +125,13 @@ def test_billing_links_an_unmatched_customer_and_the_grant_applies(client, djang
     payment = Payment.objects.get()
     assert payment.user is None
     customer = StripeCustomer.objects.get(customer_id=CUSTOMER)
-    client.force_login(staff("sam", "Support"))
+    client.force_login(staff("sam", SUPPORT))
     assert CUSTOMER in client.get(CUSTOMERS, {"unmatched": "yes"}).content.decode()
     assert "Unmatched customers" in client.get("/admin/").content.decode()
     assert client.post(f"{CUSTOMERS}{customer.pk}/link/").status_code == 403
 
     ada = django_user_model.objects.create_user("ada2", "someone-else@example.com")
-    client.force_login(staff("bea", "Billing operators"))
+    client.force_login(staff("bea", BILLING))
     page = client.post(f"{CUSTOMERS}{customer.pk}/link/", {"user": "nobody", "reason": "x"})
     assert "No single user" in page.content.decode()
     client.post(f"{CUSTOMERS}{customer.pk}/link/", {"user": "ada2", "reason": "same person"})
@@ -141,10 +143,13 @@ def test_billing_links_an_unmatched_customer_and_the_grant_applies(client, djang
 
 
 def test_payments_are_read_only_and_filterable(client, member):
-    client.force_login(staff("bea", "Billing operators"))
+    client.force_login(staff("bea", BILLING))
     payment = Payment.objects.get()
-    listing = client.get("/admin/payments/payment/", {"status__exact": payment.status})
+    listing = client.get("/admin/bootwebhooks_payments/payment/", {"status__exact": payment.status})
     assert payment.stripe_id in listing.content.decode()
-    page = client.get(f"/admin/payments/payment/{payment.pk}/change/").content.decode()
+    page = client.get(f"/admin/bootwebhooks_payments/payment/{payment.pk}/change/").content.decode()
     assert 'name="_save"' not in page  # a view page, no form to change it
-    assert client.post(f"/admin/payments/payment/{payment.pk}/change/", {}).status_code == 403
+    assert (
+        client.post(f"/admin/bootwebhooks_payments/payment/{payment.pk}/change/", {}).status_code
+        == 403
+    )

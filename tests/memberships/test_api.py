@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from rest_framework.authtoken.models import Token
 
-from memberships.models import Membership
+from bootwebhooks.memberships.models import Membership
 
 pytestmark = pytest.mark.django_db
 

@@ -2,8 +2,8 @@ from datetime import timedelta
 
 import pytest
 
-from memberships import is_member
-from payments.models import Payment, StripeCustomer
+from bootwebhooks.memberships import is_member
+from bootwebhooks.payments.models import Payment, StripeCustomer
 from tests.stripe_events import MID_P1, P1_END, P1_START, deliver, membership_of
 
 pytestmark = pytest.mark.django_db

@@ -1,9 +1,9 @@
 import pytest
 
-from memberships import is_member
-from memberships.models import Membership, MembershipChange
-from memberships.services import link_customer
-from payments.models import Payment, StripeCustomer
+from bootwebhooks.memberships import is_member
+from bootwebhooks.memberships.models import Membership, MembershipChange
+from bootwebhooks.memberships.services import link_customer
+from bootwebhooks.payments.models import Payment, StripeCustomer
 from tests.stripe_events import CUSTOMER, MID_P1, P1_END, deliver, membership_of
 
 pytestmark = pytest.mark.django_db

@@ -1,7 +1,7 @@
 import pytest
 
-from memberships import is_member
-from payments.models import Payment
+from bootwebhooks.memberships import is_member
+from bootwebhooks.payments.models import Payment
 from tests.stripe_events import MID_P1, deliver, membership_of
 
 pytestmark = pytest.mark.django_db

@@ -1,7 +1,7 @@
 import pytest
 
-from memberships.models import MembershipChange
-from payments.models import Payment
+from bootwebhooks.memberships.models import MembershipChange
+from bootwebhooks.payments.models import Payment
 from tests.stripe_events import P1_END, deliver, load_event, membership_of
 
 pytestmark = pytest.mark.django_db

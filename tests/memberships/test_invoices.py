@@ -2,9 +2,9 @@ from datetime import timedelta
 
 import pytest
 
-from memberships import is_member
-from memberships.models import MembershipChange
-from payments.models import Payment
+from bootwebhooks.memberships import is_member
+from bootwebhooks.memberships.models import MembershipChange
+from bootwebhooks.payments.models import Payment
 from tests.stripe_events import MID_P1, P1_END, P2_END, deliver, membership_of
 
 pytestmark = pytest.mark.django_db

@@ -3,8 +3,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
-from memberships import is_member
-from memberships.models import Membership
+from bootwebhooks.memberships import is_member
+from bootwebhooks.memberships.models import Membership
 
 pytestmark = pytest.mark.django_db
 AT = datetime(2026, 6, 1, tzinfo=UTC)

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from bootwebhooks.inbox.ingest import ingest, parse_event
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
-from memberships.models import Membership
-from payments.models import Charge, Payment, StripeCustomer, Subscription
+from bootwebhooks.memberships.models import Membership
+from bootwebhooks.payments.models import Charge, Payment, StripeCustomer, Subscription
 from tests.memberships.histories import histories
 from tests.stripe_events import domain_state
 

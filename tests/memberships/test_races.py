@@ -10,8 +10,8 @@ from django.db import connection, transaction
 
 from bootwebhooks.inbox.ingest import ingest, parse_event
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
-from memberships.models import Membership
-from payments.models import Charge, Payment, StripeCustomer, Subscription
+from bootwebhooks.memberships.models import Membership
+from bootwebhooks.payments.models import Charge, Payment, StripeCustomer, Subscription
 from tests.locks import wait_for_lock_waiters
 from tests.stripe_events import domain_state, load_event
 

@@ -6,7 +6,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from bootwebhooks.inbox.models import WebhookEvent
-from memberships.services import is_member
+from bootwebhooks.memberships.services import is_member
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from memberships import is_member
+from bootwebhooks.memberships import is_member
 from tests.stripe_events import MID_P1, P1_END, P1_START, P2_END, deliver, membership_of
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("linked_student")]

@@ -10,9 +10,9 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 
 from bootwebhooks.inbox import samples
-from memberships.models import Membership
-from memberships.services import is_member
-from payments.models import Subscription
+from bootwebhooks.memberships.models import Membership
+from bootwebhooks.memberships.services import is_member
+from bootwebhooks.payments.models import Subscription
 from tests.webhooks import post_event
 
 NOW = int(time.time())

@@ -7,8 +7,8 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from memberships.models import Membership, StaffOverride
-from payments.models import Payment, StripeCustomer, locked_or_created, locked_row
+from bootwebhooks.memberships.models import Membership, StaffOverride
+from bootwebhooks.payments.models import Payment, StripeCustomer, locked_or_created, locked_row
 from tests.locks import wait_for_lock_waiters
 
 

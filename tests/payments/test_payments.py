@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bootwebhooks.inbox.models import WebhookEvent
-from payments.models import Charge, Payment
+from bootwebhooks.payments.models import Charge, Payment
 from tests.stripe_events import CUSTOMER, P1_END, P1_START, deliver
 
 pytestmark = pytest.mark.django_db
@@ -89,7 +89,7 @@ def test_a_failed_invoice_is_recorded_failed(client):
 
 @pytest.mark.parametrize("clue", ["99999999999999999999", "²", "-3", "0", " 12x", True])
 def test_a_client_reference_that_is_no_user_id_resolves_nobody(student, clue):
-    from payments.customers import resolve_user
+    from bootwebhooks.payments.customers import resolve_user
 
     assert resolve_user(None, client_reference_id=clue) is None
     assert resolve_user(None, client_reference_id=str(student.pk)) == student

@@ -8,8 +8,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from bootwebhooks.inbox.models import WebhookEvent
-from memberships.models import MembershipChange
-from payments.models import Payment
+from bootwebhooks.memberships.models import MembershipChange
+from bootwebhooks.payments.models import Payment
 from tests.stripe_events import deliver
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from payments import shapes
+from bootwebhooks.payments import shapes
 from tests.stripe_events import load_event
 
 BASIL, LEGACY = "2026-10-28.endive", "2024-06-20"

@@ -2,14 +2,14 @@ import csv
 import io
 import json
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandError
 
+from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox import stripe_api
 from bootwebhooks.inbox.management.runner import ItemCommand
-from memberships import reconcile
-from memberships.models import Membership
+from bootwebhooks.memberships import reconcile
+from bootwebhooks.memberships.models import Membership
 
 
 class Command(ItemCommand):
@@ -28,7 +28,7 @@ class Command(ItemCommand):
         super().add_arguments(parser)
 
     def handle(self, apply, fmt, users, quiet, **options) -> None:
-        if not settings.STRIPE_MIRROR:
+        if not app_settings.STRIPE_MIRROR:
             raise CommandError(
                 "the Stripe mirror is off: set STRIPE_MIRROR=1 and run manage.py migrate "
                 "(dj-stripe's tables), then run this again"

@@ -6,11 +6,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox.ingest import receive
 from bootwebhooks.inbox.samples import customer_journey
 from bootwebhooks.inbox.verify import signature_header
-from memberships.models import Membership
-from memberships.services import is_member
+from bootwebhooks.memberships.models import Membership
+from bootwebhooks.memberships.roles import create_roles
+from bootwebhooks.memberships.services import is_member
 
 DEMO_USERNAME = DEMO_PASSWORD = "demo"  # noqa: S105  (a laptop demo; refused without DEBUG)
 
@@ -21,8 +23,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         if not settings.DEBUG:
             raise CommandError("seed_demo creates a known superuser login: run it with DEBUG on.")
-        if not settings.STRIPE_WEBHOOK_SECRETS:
+        if not app_settings.STRIPE_WEBHOOK_SECRETS:
             raise CommandError("set STRIPE_WEBHOOK_SECRETS first (make run sets a demo one).")
+        create_roles()
         self.ensure_staff_user()
         outcomes = Counter(self.deliver(event).status for event in self.sample_events())
         summary = ", ".join(f"{count} {status}" for status, count in sorted(outcomes.items()))
@@ -33,7 +36,7 @@ class Command(BaseCommand):
             f"  admin     http://127.0.0.1:8000/admin/  (user {DEMO_USERNAME}, "
             f"password {DEMO_PASSWORD})\n"
             "  endpoint  POST http://127.0.0.1:8000/webhooks/stripe/  signing secret "
-            f"{settings.STRIPE_WEBHOOK_SECRETS[0]}\n"
+            f"{app_settings.STRIPE_WEBHOOK_SECRETS[0]}\n"
             f"  sample events delivered: {summary}\n"
         )
         for username in ("student", "ada"):
@@ -76,5 +79,5 @@ class Command(BaseCommand):
         """Signed with the configured secret and received exactly as the endpoint would."""
         body = json.dumps(event).encode()
         timestamp = int(time.time())
-        header = signature_header(body, settings.STRIPE_WEBHOOK_SECRETS[0], timestamp)
+        header = signature_header(body, app_settings.STRIPE_WEBHOOK_SECRETS[0], timestamp)
         return receive(body, {"Stripe-Signature": header, "User-Agent": "bootwebhooks seed_demo"})

@@ -1,10 +1,10 @@
 import logging
 import threading
 
-from django.conf import settings
 from django.db import connection
 from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
 
+from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox.queue import requeue_stalled
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ class Command(DatabaseWorkerCommand):
             stop.set()
 
     def sweep(self, stop: threading.Event) -> None:
-        interval = max(1, min(60, settings.WEBHOOK_TASK_TIMEOUT // 2))
+        interval = max(1, min(60, app_settings.WEBHOOK_TASK_TIMEOUT // 2))
         while not stop.wait(interval):
             try:
                 requeue_stalled()

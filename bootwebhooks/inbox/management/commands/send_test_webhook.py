@@ -4,10 +4,10 @@ import time
 import urllib.error
 import urllib.request
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox import samples
 from bootwebhooks.inbox.ingest import receive
 from bootwebhooks.inbox.verify import signature_header
@@ -43,7 +43,7 @@ class Command(BaseCommand):
             return
         if event_type not in samples.OBJECTS:
             raise CommandError(f"no sample for {event_type!r}; --list shows what it can build")
-        if not settings.STRIPE_WEBHOOK_SECRETS:
+        if not app_settings.STRIPE_WEBHOOK_SECRETS:
             raise CommandError("STRIPE_WEBHOOK_SECRETS is not set: nothing to sign with")
         user_id, address = self.student(user, email)
         key = key or secrets.token_hex(4)
@@ -54,7 +54,7 @@ class Command(BaseCommand):
         if show:
             self.stdout.write(json.dumps(event, indent=2))
         timestamp = int(time.time())
-        header = signature_header(body, settings.STRIPE_WEBHOOK_SECRETS[0], timestamp)
+        header = signature_header(body, app_settings.STRIPE_WEBHOOK_SECRETS[0], timestamp)
         if local:
             receipt = receive(body, {"Stripe-Signature": header})
             self.stdout.write(f"{receipt.id} {event_type}: {receipt.status}")

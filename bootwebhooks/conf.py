@@ -1,0 +1,168 @@
+"""Every setting the three apps read, with its default, in one place.
+
+A host site sets only what it changes, in its own settings module, with Python values; the demo
+site (bootwebhooks/settings.py) fills a few from the environment. The apps read them here, never
+from `django.conf.settings` directly:
+
+    from bootwebhooks.conf import app_settings
+    app_settings.MEMBERSHIP_GRACE_DAYS
+
+Values are read on every access (so `override_settings` works) and normalised: a string where a
+list is expected is a comma-separated list (`"whsec_abc"` is one secret, never nine characters),
+`"key=value,..."` where a mapping is expected. A value that cannot be normalised raises
+ImproperlyConfigured naming the setting; the system checks (bootwebhooks/inbox/checks.py) report
+the same problems at start-up, with ids and hints.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def as_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ImproperlyConfigured(f"{name} must be True or False, got {value!r}")
+
+
+def as_int(name: str, value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}")
+
+
+def as_str(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    raise ImproperlyConfigured(f"{name} must be a string, got {value!r}")
+
+
+def as_list(name: str, value: Any) -> list[str]:
+    """A list or tuple of strings, or one string of comma-separated items."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = value.split(",")
+    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        return [item.strip() for item in value if item.strip()]
+    raise ImproperlyConfigured(f"{name} must be a list of strings, got {value!r}")
+
+
+def as_map(name: str, value: Any) -> dict[str, str]:
+    """A dict of strings, or one string of comma-separated `key=value` pairs."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        pairs = {}
+        for item in as_list(name, value):
+            key, sep, val = (part.strip() for part in item.partition("="))
+            if not (sep and key and val):
+                raise ImproperlyConfigured(f"{name} must be key=value pairs, got {item!r}")
+            pairs[key] = val
+        return pairs
+    if isinstance(value, Mapping) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        return dict(value)
+    raise ImproperlyConfigured(f"{name} must be a dict of strings, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Setting:
+    default: Any
+    read: Callable[[str, Any], Any]
+    meaning: str
+
+
+DEFAULTS: dict[str, Setting] = {
+    # --- the webhook ----------------------------------------------------------------------
+    "STRIPE_WEBHOOK_SECRETS": Setting(
+        (), as_list, "the endpoint's signing secret(s), whsec_...; two while rolling"
+    ),
+    "STRIPE_WEBHOOK_TOLERANCE": Setting(
+        300, as_int, "seconds a signature's timestamp may be in the past or the future"
+    ),
+    "WEBHOOK_MAX_BODY_BYTES": Setting(
+        1024 * 1024, as_int, "larger bodies get 413 without being read"
+    ),
+    "WEBHOOK_PROCESSING": Setting(
+        "inline", as_str, "inline, or queued: answer 202 once stored, process in a worker"
+    ),
+    # --- queued mode ----------------------------------------------------------------------
+    "WEBHOOK_RETRY_LIMIT": Setting(8, as_int, "queued-mode attempts, the first included"),
+    "WEBHOOK_RETRY_BASE_DELAY": Setting(10, as_int, "seconds before the first queued retry"),
+    "WEBHOOK_RETRY_MAX_DELAY": Setting(3600, as_int, "longest wait between queued retries"),
+    "WEBHOOK_TASK_TIMEOUT": Setting(
+        300, as_int, "seconds before a running task is taken for dead and requeued"
+    ),
+    # --- the Stripe API (commands only, never the webhook path) ---------------------------
+    "STRIPE_API_KEY": Setting("", as_str, "for the commands that read Stripe's API"),
+    "STRIPE_API_BASE": Setting("https://api.stripe.com", as_str, "where stripe-python points"),
+    "STRIPE_MIRROR": Setting(False, as_bool, "dj-stripe's models are installed as a mirror"),
+    # --- memberships (docs/RULES.md) ------------------------------------------------------
+    "MEMBERSHIP_GRACE_DAYS": Setting(
+        3, as_int, "days of access past the paid period while Stripe retries a payment"
+    ),
+    "MEMBERSHIP_REFUND_REVOKES": Setting(
+        True, as_bool, "a full refund takes back the access it paid for"
+    ),
+    "MEMBERSHIP_PLAN_LOOKUP_KEYS": Setting(
+        {"monthly": "monthly", "yearly": "yearly", "lifetime": "lifetime"},
+        as_map,
+        "price lookup key -> plan",
+    ),
+    "MEMBERSHIP_ONE_OFF_PLAN": Setting(
+        "lifetime", as_str, "what a one-off Checkout buys when its metadata names no plan"
+    ),
+    # --- operations -----------------------------------------------------------------------
+    "HEALTH_MAX_PENDING_AGE": Setting(
+        600, as_int, "/healthz is 503 once an event has waited longer (seconds)"
+    ),
+    "METRICS_TOKEN": Setting("", as_str, "bearer token for /metrics"),
+    "METRICS_ALLOWED_NETWORKS": Setting(
+        ("127.0.0.1/32", "::1/128"), as_list, "who may scrape /metrics without a token"
+    ),
+    "ADMIN_OVERVIEW_PANELS": Setting(
+        ("bootwebhooks.inbox.overview.panel", "bootwebhooks.payments.overview.panel"),
+        as_list,
+        "functions returning (label, value, link) rows for the admin index",
+    ),
+}
+
+
+class AppSettings:
+    """`app_settings.NAME`: the host's value of NAME, or its default, normalised."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            setting = DEFAULTS[name]
+        except KeyError:
+            raise AttributeError(f"bootwebhooks has no setting {name}") from None
+        return setting.read(name, getattr(settings, name, setting.default))
+
+    def problems(self) -> dict[str, str]:
+        """Settings whose value cannot be read, with the reason (for the system checks)."""
+        found = {}
+        for name in DEFAULTS:
+            try:
+                getattr(self, name)
+            except ImproperlyConfigured as exc:
+                found[name] = str(exc)
+        return found
+
+
+app_settings = AppSettings()
