@@ -15,3 +15,5 @@ SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^bench/"]
 
 BENCH_EFFECT_HANDLER = env_bool("BENCH_EFFECT_HANDLER", False)
 BENCH_HANDLER_DELAY_MS = env_int("BENCH_HANDLER_DELAY_MS", 0)
+# The bench's events are test-mode events, as in the test suite.
+STRIPE_LIVEMODE = env_bool("STRIPE_LIVEMODE", False)

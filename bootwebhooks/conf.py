@@ -62,6 +62,14 @@ def as_list(name: str, value: Any) -> list[str]:
     raise ImproperlyConfigured(f"{name} must be a list of strings, got {value!r}")
 
 
+def as_livemode(name: str, value: Any) -> bool:
+    """None (the default) follows Django's DEBUG: live events in production, test events on a
+    developer's machine."""
+    if value is None:
+        return not settings.DEBUG
+    return as_bool(name, value)
+
+
 def as_map(name: str, value: Any) -> dict[str, str]:
     """A dict of strings, or one string of comma-separated `key=value` pairs."""
     if value is None:
@@ -113,6 +121,16 @@ DEFAULTS: dict[str, Setting] = {
     "STRIPE_API_KEY": Setting("", as_str, "for the commands that read Stripe's API"),
     "STRIPE_API_BASE": Setting("https://api.stripe.com", as_str, "where stripe-python points"),
     "STRIPE_MIRROR": Setting(False, as_bool, "dj-stripe's models are installed as a mirror"),
+    # --- which events take effect (docs/RULES.md) -----------------------------------------
+    "STRIPE_LIVEMODE": Setting(
+        None,
+        as_livemode,
+        "True: only live-mode events take effect; False: only test-mode ones "
+        "(default: True unless DEBUG)",
+    ),
+    "STRIPE_CONNECT_ACCOUNTS": Setting(
+        (), as_list, "connected accounts (acct_...) whose events take effect; others are ignored"
+    ),
     # --- memberships (docs/RULES.md) ------------------------------------------------------
     "MEMBERSHIP_GRACE_DAYS": Setting(
         3, as_int, "days of access past the paid period while Stripe retries a payment"
@@ -125,8 +143,20 @@ DEFAULTS: dict[str, Setting] = {
         as_map,
         "price lookup key -> plan",
     ),
+    "MEMBERSHIP_PLAN_PRICES": Setting(
+        {}, as_map, "price or product id -> plan (checked before lookup keys)"
+    ),
     "MEMBERSHIP_ONE_OFF_PLAN": Setting(
-        "lifetime", as_str, "what a one-off Checkout buys when its metadata names no plan"
+        "", as_str, "what a one-off Checkout buys when its metadata names no plan (empty: nothing)"
+    ),
+    "MEMBERSHIP_SUSPEND_ON_INQUIRY": Setting(
+        False, as_bool, "an inquiry (dispute status warning_*) suspends access like a dispute"
+    ),
+    "MEMBERSHIP_MATCH_EMAIL": Setting(
+        "verified", as_str, "verified, any or off: when a payer's email finds their user"
+    ),
+    "MEMBERSHIP_EMAIL_VERIFIED": Setting(
+        "", as_str, "dotted path of f(user, email) -> bool, for `verified` without allauth"
     ),
     # --- operations -----------------------------------------------------------------------
     "HEALTH_MAX_PENDING_AGE": Setting(

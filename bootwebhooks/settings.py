@@ -134,16 +134,30 @@ STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")
 MEMBERSHIP_GRACE_DAYS = env_int("MEMBERSHIP_GRACE_DAYS", 3)
 # A full refund takes back the access that payment bought; partial refunds never do.
 MEMBERSHIP_REFUND_REVOKES = env_bool("MEMBERSHIP_REFUND_REVOKES", True)
-# Price lookup key -> plan, as `key=plan` pairs. Plans: monthly, yearly, lifetime.
+# Which Stripe prices are the membership: price or product id -> plan, then the price's lookup
+# key -> plan, as `key=plan` pairs. Plans: monthly, yearly, lifetime. Anything else grants nothing.
+PLANS = ("monthly", "yearly", "lifetime")
+MEMBERSHIP_PLAN_PRICES = env_map("MEMBERSHIP_PLAN_PRICES", {}, values=PLANS)
 MEMBERSHIP_PLAN_LOOKUP_KEYS = env_map(
     "MEMBERSHIP_PLAN_LOOKUP_KEYS",
     {"monthly": "monthly", "yearly": "yearly", "lifetime": "lifetime"},
-    values=("monthly", "yearly", "lifetime"),
+    values=PLANS,
 )
-# What a one-off (payment mode) Checkout buys when its metadata names no plan.
-MEMBERSHIP_ONE_OFF_PLAN = env_str("MEMBERSHIP_ONE_OFF_PLAN", "lifetime")
-if MEMBERSHIP_ONE_OFF_PLAN not in ("monthly", "yearly", "lifetime"):
-    raise ImproperlyConfigured("MEMBERSHIP_ONE_OFF_PLAN must be monthly, yearly or lifetime")
+# What a one-off (payment mode) Checkout buys when its metadata names no plan; empty: nothing.
+MEMBERSHIP_ONE_OFF_PLAN = env_str("MEMBERSHIP_ONE_OFF_PLAN", "")
+if MEMBERSHIP_ONE_OFF_PLAN not in ("", *PLANS):
+    raise ImproperlyConfigured("MEMBERSHIP_ONE_OFF_PLAN must be empty, monthly, yearly or lifetime")
+# An inquiry (dispute warning_*: no money withdrawn yet) suspends access only if this is on.
+MEMBERSHIP_SUSPEND_ON_INQUIRY = env_bool("MEMBERSHIP_SUSPEND_ON_INQUIRY", False)
+# When a payer's email finds their user: verified (an address the site verified), any, off.
+# The demo (DEBUG) has no verification, so it matches any address.
+MEMBERSHIP_MATCH_EMAIL = env_str("MEMBERSHIP_MATCH_EMAIL", "any" if DEBUG else "verified")
+MEMBERSHIP_EMAIL_VERIFIED = env_str("MEMBERSHIP_EMAIL_VERIFIED")
+
+# One mode and one account: only live-mode events take effect (test-mode ones with DEBUG on),
+# and events of connected accounts only for the accounts listed.
+STRIPE_LIVEMODE = env_bool("STRIPE_LIVEMODE", not DEBUG)
+STRIPE_CONNECT_ACCOUNTS = env_list("STRIPE_CONNECT_ACCOUNTS")
 
 # --- The Stripe mirror (dj-stripe) ---------------------------------------------------------
 # dj-stripe's models mirror Stripe customers and subscriptions for reconcile_memberships and

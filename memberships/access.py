@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from bootwebhooks.payments.models import Payment, Subscription
-from bootwebhooks.payments.plans import LIFETIME
+from bootwebhooks.payments.plans import LIFETIME, Product
 
 NONE = "none"
 ACTIVE = "active"
@@ -33,33 +33,126 @@ class Access:
     cancel_at_period_end: bool = False
 
 
+GRANTING = (ACTIVE, TRIALING, GRACE)
+NO_ACCESS = Access(NONE, "", None)
+
+
 def derive(
     payments: Sequence[Payment],
     subscriptions: Sequence[Subscription],
     *,
     grace: timedelta,
     refund_revokes: bool,
+    inquiry_suspends: bool = False,
 ) -> Access:
-    """The membership one user's payments and subscriptions add up to (rules: docs/RULES.md)."""
-    granting = [p for p in payments if p.grants(refund_revokes=refund_revokes)]
-    revoked = [p for p in payments if p.revoked(refund_revokes=refund_revokes)]
-    sub = max(subscriptions, key=_started, default=None)
-    follows = {
-        "subscription_id": sub.subscription_id if sub else "",
-        "cancel_at_period_end": bool(sub and sub.cancel_at_period_end),
-    }
-    paid_until = _latest(p.period_end for p in granting)
-    if any(p.paid and p.dispute == Payment.Dispute.OPEN for p in payments):
-        return Access(SUSPENDED, _plan(granting, sub), paid_until, **follows)
+    """The membership one user's payments and subscriptions add up to (rules: docs/RULES.md).
+
+    Only membership products count. Each subscription grants on its own (with its own
+    invoices), and so do payments outside any subscription we know; the membership shows the
+    grant that reaches furthest. An open dispute suspends everything; a paid lifetime purchase
+    outranks every subscription.
+    """
+    others = {p.subscription_id for p in payments if p.product == Product.OTHER}
+    subs = {s.subscription_id: s for s in subscriptions if s.plan or _awaited(s, others)}
+    counted = [p for p in payments if _counts(p, subs)]
+    granting = [
+        p
+        for p in counted
+        if p.grants(refund_revokes=refund_revokes, inquiry_suspends=inquiry_suspends)
+    ]
+    groups: dict[str, list[Payment]] = {sub_id: [] for sub_id in subs}
+    for payment in counted:
+        groups.setdefault(payment.subscription_id, []).append(payment)
+    grants = [
+        _grant(subs.get(sub_id), group, grace, refund_revokes, inquiry_suspends)
+        for sub_id, group in sorted(groups.items())
+    ]
+    best = _furthest(grants)
+    if any(p.suspends(inquiry_suspends=inquiry_suspends) for p in counted):
+        paid_until = _latest(p.period_end for p in granting)
+        return replace(
+            best, status=SUSPENDED, access_until=paid_until, plan=best.plan or _plan(granting)
+        )
     if any(p.plan == LIFETIME for p in granting):
-        return Access(ACTIVE, LIFETIME, None, **follows)
+        return Access(ACTIVE, LIFETIME, None)
+    return best
+
+
+def _awaited(sub: Subscription, others: set[str]) -> bool:
+    """Known from a paid Checkout only: nothing says yet what it sells (its items arrive with
+    the subscription's own events). It holds the door open until then, unless its Checkout's
+    metadata or one of its invoices says it is some other product."""
+    return not sub.status and sub.product == Product.UNKNOWN and sub.subscription_id not in others
+
+
+def _counts(payment: Payment, subs: dict[str, Subscription]) -> bool:
+    """A membership payment: its own prices say so, or (its price unknown) its subscription's
+    do."""
+    if payment.plan:
+        return True
+    sub = subs.get(payment.subscription_id)
+    return payment.product == Product.UNKNOWN and sub is not None and bool(sub.plan)
+
+
+def _grant(
+    sub: Subscription | None,
+    payments: Sequence[Payment],
+    grace: timedelta,
+    refund_revokes: bool,
+    inquiry_suspends: bool,
+) -> Access:
+    """What one subscription (or the payments outside any known subscription) grants."""
+    granting = [
+        p
+        for p in payments
+        if p.grants(refund_revokes=refund_revokes, inquiry_suspends=inquiry_suspends)
+    ]
+    revoked = [p for p in payments if p.revoked(refund_revokes=refund_revokes)]
+    paid_until = _latest(_paid_end(p, sub) for p in granting)
     revoked_ends = {p.period_end for p in revoked}
     status, until = _from_subscription(sub, payments, paid_until, revoked_ends, grace)
     if any(p.period_end is None or until is None or p.period_end > until for p in revoked):
         # A refund or lost dispute took back access that nothing else still pays for.
         status = REVOKED
         until = until or min((p.period_start for p in revoked if p.period_start), default=None)
-    return Access(status, _plan(granting, sub), until, **follows)
+    plan = sub.plan if sub is not None else _plan(granting)
+    if sub is None:
+        return Access(status, plan, until)
+    return Access(status, plan, until, sub.subscription_id, sub.cancel_at_period_end)
+
+
+def _paid_end(payment: Payment, sub: Subscription | None) -> datetime | None:
+    """How far a paid invoice carries its subscription: to its period's end, except an invoice
+    of a replaced interval (it began before the current period and ends after it: a yearly
+    invoice after a downgrade to monthly), which pays only up to the current period."""
+    start, end = payment.period_start, payment.period_end
+    if (
+        sub is None
+        or not sub.status
+        or None
+        in (
+            start,
+            end,
+            sub.current_period_start,
+            sub.current_period_end,
+        )
+    ):
+        return end
+    if start < sub.current_period_start and end > sub.current_period_end:
+        return sub.current_period_start
+    return end
+
+
+def _furthest(grants: Sequence[Access]) -> Access:
+    """The grant that reaches furthest; if none grants, the latest ending (a revocation over
+    a plain end on the same day); an `incomplete` subscription's nothing shows nothing."""
+    granting = [g for g in grants if g.status in GRANTING]
+    if granting:
+        return max(granting, key=lambda g: (g.access_until or _EPOCH, -GRANTING.index(g.status)))
+    lapsed = [g for g in grants if g.status != NONE]
+    if lapsed:
+        return max(lapsed, key=lambda g: (g.access_until or _EPOCH, g.status == REVOKED))
+    return NO_ACCESS
 
 
 def _from_subscription(
@@ -69,7 +162,7 @@ def _from_subscription(
     revoked_ends: set[datetime | None],
     grace: timedelta,
 ) -> tuple[str, datetime | None]:
-    failing = _failing(sub, payments, paid_until)
+    failing = _failing(payments, paid_until)
     if sub is None or not sub.status:
         # Paid at Checkout, but neither the subscription nor its invoice has arrived yet:
         # hold the door open for the grace period rather than turn a paying member away.
@@ -92,35 +185,25 @@ def _from_subscription(
     return (ACTIVE if paid_until else NONE), paid_until  # incomplete: nothing paid yet
 
 
-def _failing(
-    sub: Subscription | None, payments: Sequence[Payment], paid_until: datetime | None
-) -> bool:
-    """An invoice (of the subscription followed, if known) failed for a period nothing has
-    paid for yet: Stripe is retrying it."""
+def _failing(payments: Sequence[Payment], paid_until: datetime | None) -> bool:
+    """An invoice of this subscription failed for a period nothing has paid for yet: Stripe is
+    retrying it."""
     return any(
         p.kind == Payment.Kind.INVOICE
         and p.failed
         and not p.paid
-        and (sub is None or not sub.status or p.subscription_id == sub.subscription_id)
         and (paid_until is None or p.period_end is None or p.period_end > paid_until)
         for p in payments
     )
 
 
-def _plan(granting: Sequence[Payment], sub: Subscription | None) -> str:
-    if sub is not None and sub.plan:
-        return sub.plan
+def _plan(granting: Sequence[Payment]) -> str:
     latest = max(
         (p for p in granting if p.plan),
         key=lambda p: (p.period_end or p.period_start or _EPOCH, p.stripe_id),
         default=None,
     )
     return latest.plan if latest else ""
-
-
-def _started(sub: Subscription) -> tuple[datetime, str]:
-    started = sub.started_at or sub.checkout_paid_at or _EPOCH
-    return (started, sub.subscription_id)
 
 
 def _latest(values: Iterable[datetime | None]) -> datetime | None:

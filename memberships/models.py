@@ -74,34 +74,30 @@ class Membership(models.Model):
         staff: Any = None,
         reason: str = "",
     ) -> "Membership":
-        """Re-derive the user's access from their facts and record the change, if any.
-
-        The facts are read after the membership row is locked, so a concurrent event that
-        changed other facts has either committed (and is seen) or waits for this one.
-        """
+        """Lock the user's membership (once) and re-derive it from their facts."""
         # No savepoint of its own: inside a handler, dispatch undoes everything if anything
         # fails (its handlers' savepoint, or its whole transaction).
         with transaction.atomic(savepoint=False):
             membership, created = locked_or_created(cls, user_id=user_id)
-            derived = access.derive(
-                list(Payment.objects.filter(user_id=user_id)),
-                list(Subscription.objects.filter(user_id=user_id)),
-                grace=timedelta(days=app_settings.MEMBERSHIP_GRACE_DAYS),
-                refund_revokes=app_settings.MEMBERSHIP_REFUND_REVOKES,
-            )
-            # Read after the lock (a staff override committed while we waited is seen); a
-            # membership this transaction just created has none.
-            override = None if created else membership.overrides.order_by("-at", "-pk").first()
-            if override is not None:
-                derived = access.overridden(derived, override.kind, override.until, override.plan)
-            membership.apply(derived, event=event, staff=staff, reason=reason)
+            membership.rederive(event=event, staff=staff, reason=reason, created=created)
         return membership
 
-    def override(self, kind: str, *, staff: Any, reason: str, until=None, plan: str = ""):
+    @classmethod
+    def override(
+        cls,
+        user_id: int,
+        kind: str,
+        *,
+        staff: Any,
+        reason: str,
+        until: datetime | None = None,
+        plan: str = "",
+    ) -> "Membership":
         """Staff grant (or extend) access until a date, or revoke it, whatever the facts say.
 
         The newest override stands until a newer one; a grant never shortens what Stripe's
-        facts already give. The change is recorded with the staff user and the reason.
+        facts already give. The change is recorded with the staff user and the reason. One
+        lock of the membership covers the override and the re-derivation.
         """
         if not reason.strip():
             raise ValueError("a reason is required")
@@ -110,11 +106,40 @@ class Membership(models.Model):
         if kind == StaffOverride.Kind.REVOKE:
             until = timezone.now()  # access ends now
         with transaction.atomic():
-            Membership.locked_for(self.user_id)
-            self.overrides.create(
+            membership, _ = locked_or_created(cls, user_id=user_id)
+            membership.overrides.create(
                 kind=kind, until=until, plan=plan, staff=staff, reason=reason.strip()
             )
-            return Membership.refresh(self.user_id, staff=staff, reason=reason.strip())
+            membership.rederive(staff=staff, reason=reason.strip())
+        return membership
+
+    def rederive(
+        self,
+        *,
+        event: WebhookEvent | None = None,
+        staff: Any = None,
+        reason: str = "",
+        created: bool = False,
+    ) -> bool:
+        """Re-derive access from the user's facts and record the change, if any.
+
+        The caller holds this membership's row lock: the facts are read after it, so a
+        concurrent event that changed other facts has either committed (and is seen) or
+        waits for this one.
+        """
+        derived = access.derive(
+            list(Payment.objects.filter(user_id=self.user_id)),
+            list(Subscription.objects.filter(user_id=self.user_id)),
+            grace=timedelta(days=app_settings.MEMBERSHIP_GRACE_DAYS),
+            refund_revokes=app_settings.MEMBERSHIP_REFUND_REVOKES,
+            inquiry_suspends=app_settings.MEMBERSHIP_SUSPEND_ON_INQUIRY,
+        )
+        # Read after the lock (a staff override committed while we waited is seen); a
+        # membership this transaction just created has none.
+        override = None if created else self.overrides.order_by("-at", "-pk").first()
+        if override is not None:
+            derived = access.overridden(derived, override.kind, override.until, override.plan)
+        return self.apply(derived, event=event, staff=staff, reason=reason)
 
     def apply(
         self, derived: access.Access, *, event: WebhookEvent | None, staff: Any, reason: str

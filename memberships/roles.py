@@ -11,7 +11,7 @@ from django.db import models, transaction
 
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
 from bootwebhooks.memberships.models import Membership, MembershipChange, StaffOverride
-from bootwebhooks.payments.models import Charge, Payment, StripeCustomer, Subscription
+from bootwebhooks.payments.models import Charge, Payment, Price, StripeCustomer, Subscription
 
 SUPPORT = "bootwebhooks support"
 BILLING = "bootwebhooks billing operators"
@@ -23,6 +23,7 @@ VIEWED = (
     Subscription,
     Payment,
     Charge,
+    Price,
     Membership,
     MembershipChange,
     StaffOverride,
@@ -31,12 +32,14 @@ VIEWED = (
 
 def permission_codenames() -> dict[str, list[tuple[type[models.Model], str]]]:
     """Role -> (model, codename): support reads everything and retries events; billing
-    operators also mark events resolved and grant, extend or revoke memberships."""
+    operators also mark events resolved, link customers to users, and grant, extend or revoke
+    memberships."""
     support = [(model, f"view_{model._meta.model_name}") for model in VIEWED]
     support.append((WebhookEvent, "retry_webhookevent"))
     billing = [
         *support,
         (WebhookEvent, "resolve_webhookevent"),
+        (StripeCustomer, "change_stripecustomer"),
         (Membership, "change_membership"),
     ]
     return {SUPPORT: support, BILLING: billing}

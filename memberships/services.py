@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from bootwebhooks.memberships.models import Membership
-from bootwebhooks.payments.models import StripeCustomer
+from bootwebhooks.payments import customers
 
 
 def is_member(user: Any, at: datetime | None = None) -> bool:
@@ -20,15 +20,18 @@ def is_member(user: Any, at: datetime | None = None) -> bool:
 
 def link_customer(customer_id: str, user: Any, by_user: Any) -> Membership:
     """Staff link a Stripe customer to `user`: every fact of the customer becomes the user's,
-    so grants that waited as unmatched apply now. The previous owner, if any, loses them."""
+    so grants that waited as unmatched apply now (`customer_linked`, received below); the
+    previous owner, if any, loses them."""
     with transaction.atomic():
-        customer = StripeCustomer.locked(customer_id)
-        previous = customer.user_id
-        customer.link(user, by=by_user)
-        reason = f"staff linked {customer_id}"
-        if previous is not None and previous != user.pk:
-            Membership.refresh(previous, staff=by_user, reason=reason)
-        return Membership.refresh(user.pk, staff=by_user, reason=reason)
+        customers.link(customer_id, user, by_user)
+        return Membership.objects.get(user_id=user.pk)
+
+
+def refresh_linked(sender, *, customer: Any, previous_user_id: int | None, by: Any, **kwargs):
+    """`customer_linked` receiver: re-derive the previous owner's access and the new one's."""
+    reason = f"staff linked {customer.customer_id}"
+    for user_id in sorted({previous_user_id, customer.user_id} - {None}):
+        Membership.refresh(user_id, staff=by, reason=reason)
 
 
 def refresh_for_event(event: Any, user_ids: set[int]) -> None:
@@ -41,6 +44,4 @@ def override_access(
     user: Any, kind: str, *, staff: Any, reason: str, until: datetime | None = None, plan: str = ""
 ) -> Membership:
     """Staff grant, extend or revoke a user's access by hand (see Membership.override)."""
-    with transaction.atomic():
-        membership = Membership.locked_for(user.pk)
-        return membership.override(kind, staff=staff, reason=reason, until=until, plan=plan)
+    return Membership.override(user.pk, kind, staff=staff, reason=reason, until=until, plan=plan)

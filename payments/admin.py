@@ -11,7 +11,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from bootwebhooks.inbox.admin import ReadOnlyAdmin
-from bootwebhooks.payments.models import Charge, Payment, StripeCustomer, Subscription
+from bootwebhooks.inbox.permissions import permission
+from bootwebhooks.payments import plans
+from bootwebhooks.payments.customers import link
+from bootwebhooks.payments.models import Charge, Payment, Price, StripeCustomer, Subscription
+from bootwebhooks.payments.plans import Product
 
 
 def event_link(event) -> str:
@@ -19,6 +23,11 @@ def event_link(event) -> str:
         return "-"
     url = reverse(admin_urlname(event._meta, "change"), args=[event.pk])
     return format_html('<a href="{}">{}</a>', url, event.stripe_id)
+
+
+def product_display(obj: "Payment | Subscription") -> str:
+    """The plan, or why there is none ("not a membership product", "unknown price: ...")."""
+    return obj.plan if obj.product == Product.MEMBERSHIP and obj.plan else obj.get_product_display()
 
 
 @admin.register(Payment)
@@ -30,15 +39,27 @@ class PaymentAdmin(ReadOnlyAdmin):
         "amount_display",
         "customer_id",
         "user",
-        "plan",
+        "membership_plan",
+        "dispute",
         "period_end",
         "event",
         "updated_at",
     ]
-    list_filter = ["status", "kind", ("updated_at", admin.DateFieldListFilter), "period_end"]
+    list_filter = [
+        "status",
+        "kind",
+        "product",
+        "dispute",
+        ("updated_at", admin.DateFieldListFilter),
+        "period_end",
+    ]
     search_fields = ["=stripe_id", "=customer_id", "=payment_intent_id", "user__email"]
     list_select_related = ["user", "last_event"]
     ordering = ["-updated_at"]
+
+    @admin.display(description="plan", ordering="plan")
+    def membership_plan(self, obj: Payment) -> str:
+        return product_display(obj)
 
     @admin.display(description="amount")
     def amount_display(self, obj: Payment) -> str:
@@ -54,16 +75,20 @@ class SubscriptionAdmin(ReadOnlyAdmin):
     list_display = [
         "subscription_id",
         "status",
-        "plan",
+        "membership_plan",
         "customer_id",
         "user",
         "current_period_end",
         "cancel_at_period_end",
         "event",
     ]
-    list_filter = ["status", "plan", "cancel_at_period_end"]
+    list_filter = ["status", "plan", "product", "cancel_at_period_end"]
     search_fields = ["=subscription_id", "=customer_id", "user__email"]
     list_select_related = ["user", "last_event"]
+
+    @admin.display(description="plan", ordering="plan")
+    def membership_plan(self, obj: Subscription) -> str:
+        return product_display(obj)
 
     @admin.display(description="last event")
     def event(self, obj: Subscription) -> str:
@@ -72,9 +97,39 @@ class SubscriptionAdmin(ReadOnlyAdmin):
 
 @admin.register(Charge)
 class ChargeAdmin(ReadOnlyAdmin):
-    list_display = ["charge_id", "customer_id", "amount_refunded", "refunded", "dispute"]
+    list_display = [
+        "charge_id",
+        "customer_id",
+        "amount_refunded",
+        "refunded",
+        "dispute",
+        "dispute_status",
+    ]
     list_filter = ["refunded", "dispute"]
     search_fields = ["=charge_id", "=customer_id", "=payment_intent_id"]
+
+
+@admin.register(Price)
+class PriceAdmin(ReadOnlyAdmin):
+    list_display = [
+        "price_id",
+        "product_id",
+        "lookup_key",
+        "nickname",
+        "interval",
+        "membership_plan",
+        "active",
+        "deleted_at",
+        "snapshot_at",
+    ]
+    list_filter = ["active", "interval"]
+    search_fields = ["=price_id", "=product_id", "=lookup_key"]
+    ordering = ["product_id", "price_id"]
+
+    @admin.display(description="plan")
+    def membership_plan(self, obj: Price) -> str:
+        plan = plans.plan_for_price(plans.PriceFacts(obj.price_id, obj.product_id, obj.lookup_key))
+        return plan or Product.OTHER.label
 
 
 class UnmatchedFilter(admin.SimpleListFilter):
@@ -121,7 +176,7 @@ class StripeCustomerAdmin(ReadOnlyAdmin):
         return obj.has_unmatched
 
     def has_link_permission(self, request) -> bool:
-        return request.user.has_perm("bootwebhooks_memberships.change_membership")
+        return request.user.has_perm(permission(StripeCustomer, "change"))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         context = {**(extra_context or {}), "can_link": self.has_link_permission(request)}
@@ -136,19 +191,17 @@ class StripeCustomerAdmin(ReadOnlyAdmin):
 
     def link_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """Link the customer to a user: the grants that waited as unmatched apply now."""
-        from bootwebhooks.memberships.services import link_customer
-
         if not self.has_link_permission(request):
             raise PermissionDenied
         customer = get_object_or_404(StripeCustomer, pk=pk)
         form = LinkForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             user, reason = form.cleaned_data["user"], form.cleaned_data["reason"]
-            membership = link_customer(customer.customer_id, user, request.user)
+            link(customer.customer_id, user, request.user)
             self.log_change(request, customer, f"Linked to {user}: {reason}")
             self.message_user(
                 request,
-                f"{customer.customer_id} linked to {user}; membership now {membership.status}.",
+                f"{customer.customer_id} linked to {user}; their facts are theirs now.",
                 messages.SUCCESS,
             )
             return HttpResponseRedirect(

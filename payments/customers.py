@@ -2,11 +2,16 @@
 
 from typing import Any
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils.module_loading import import_string
 
+from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.payments.models import Payment, StripeCustomer, Subscription
+from bootwebhooks.payments.signals import customer_linked
 
 
 def resolve_user(
@@ -26,11 +31,33 @@ def resolve_user(
             return user
     if customer is not None and customer.user_id is not None:
         return customer.user
-    if email:
-        matches = list(User.objects.filter(email__iexact=email)[:2])
-        if len(matches) == 1:
-            return matches[0]
-    return None
+    return user_by_email(email) if email else None
+
+
+def user_by_email(email: str) -> AbstractBaseUser | None:
+    """The one user whose email is `email` (case-insensitively), as MEMBERSHIP_MATCH_EMAIL
+    allows: `any` address, only a `verified` one (the default), or never (`off`).
+
+    Anyone can type any address into a Checkout form, so an unverified match would hand a
+    payer's membership to whoever signs up with their address first. Verified means
+    django-allauth's `EmailAddress.verified` when allauth is installed, else the callable
+    named by MEMBERSHIP_EMAIL_VERIFIED, `f(user, email) -> bool`; with neither, no match.
+    """
+    mode = app_settings.MEMBERSHIP_MATCH_EMAIL
+    if mode == "verified" and apps.is_installed("allauth.account"):
+        EmailAddress = apps.get_model("account", "EmailAddress")
+        owners = EmailAddress.objects.filter(email__iexact=email, verified=True)
+        user_ids = list(owners.values_list("user_id", flat=True).distinct()[:2])
+        return get_user_model().objects.get(pk=user_ids[0]) if len(user_ids) == 1 else None
+    if mode not in ("verified", "any"):
+        return None
+    matches = list(get_user_model().objects.filter(email__iexact=email)[:2])
+    if len(matches) != 1:
+        return None
+    if mode == "any":
+        return matches[0]
+    verified = app_settings.MEMBERSHIP_EMAIL_VERIFIED
+    return matches[0] if verified and import_string(verified)(matches[0], email) else None
 
 
 def claim(
@@ -57,6 +84,19 @@ def claim(
     if customer is not None and user is not None and customer.user_id is None:
         customer.claim_for(user)
     return user
+
+
+def link(customer_id: str, user: Any, by_user: Any) -> StripeCustomer:
+    """Staff link a Stripe customer to `user`: every fact of the customer becomes the user's.
+    Apps built on the facts hear of it through `customer_linked`, in the same transaction."""
+    with transaction.atomic():
+        customer = StripeCustomer.locked(customer_id)
+        previous = customer.user_id
+        customer.link(user, by=by_user)
+        customer_linked.send(
+            sender=StripeCustomer, customer=customer, previous_user_id=previous, by=by_user
+        )
+    return customer
 
 
 _MAX_PK = 2**63 - 1

@@ -1,48 +1,27 @@
 """Recording what each event says about customers, subscriptions, payments and charges.
 
-Every handler reads the payload only (no Stripe API call) and merges it into the facts in
-payments.models; the memberships app then derives access from those facts. A handler returns
-SUPERSEDED when its snapshot is older than what is applied; whatever it carried that only
+These are steps of the pipeline (memberships/pipeline.py says which run for which event type,
+in what order). Every step reads the payload only (no Stripe API call) and merges it into the
+facts in payments.models; the memberships app then derives access from those facts. A step
+returns SUPERSEDED when its snapshot is older than what is applied; whatever it carried that only
 ever grows (a customer's user, a charge's link to its payment) is still kept.
 """
 
+import logging
 from typing import Any
 
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
-from bootwebhooks.inbox.registry import handles
-from bootwebhooks.payments import plans, shapes
+from bootwebhooks.payments import catalogue, plans, shapes
 from bootwebhooks.payments.customers import claim
 from bootwebhooks.payments.models import Charge, Payment, StripeCustomer, Subscription
+from bootwebhooks.payments.plans import PriceFacts, Product
+
+logger = logging.getLogger(__name__)
 
 SUPERSEDED = Attempt.Outcome.SUPERSEDED
 PAID_CHECKOUT = frozenset({"paid", "no_payment_required"})
 
-CHECKOUT_TYPES = (
-    "checkout.session.completed",
-    "checkout.session.async_payment_succeeded",
-    "checkout.session.async_payment_failed",
-)
-INVOICE_TYPES = ("invoice.paid", "invoice.payment_succeeded", "invoice.payment_failed")
-SUBSCRIPTION_TYPES = (
-    "customer.subscription.created",
-    "customer.subscription.updated",
-    "customer.subscription.deleted",
-    "customer.subscription.paused",
-    "customer.subscription.resumed",
-)
-DISPUTE_TYPES = ("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed")
-HANDLED_TYPES = (
-    *CHECKOUT_TYPES,
-    *INVOICE_TYPES,
-    "invoice_payment.paid",
-    *SUBSCRIPTION_TYPES,
-    "charge.refunded",
-    *DISPUTE_TYPES,
-    "customer.deleted",
-)
 
-
-@handles(*CHECKOUT_TYPES)
 def record_checkout(event: WebhookEvent) -> Attempt.Outcome | None:
     session = event.object
     metadata = session.get("metadata") or {}
@@ -52,6 +31,7 @@ def record_checkout(event: WebhookEvent) -> Attempt.Outcome | None:
         client_reference_id=session.get("client_reference_id"),
         metadata=metadata,
     )
+    catalogue.record_embedded(shapes.checkout_prices(session), event)
     paid = event.type.endswith("async_payment_succeeded") or (
         event.type.endswith("completed") and session.get("payment_status") in PAID_CHECKOUT
     )
@@ -72,13 +52,21 @@ def _checkout_payment(
     payment.payment_intent_id = payment_intent or payment.payment_intent_id
     payment.amount = session.get("amount_total") or payment.amount
     payment.currency = session.get("currency") or payment.currency
-    payment.plan = plans.one_off_plan(metadata)
+    payment.plan, payment.product = _checkout_product(session, metadata)
     payment.period_start = shapes.timestamp(session.get("created"))
     if payment.period_start:
         payment.period_end = plans.one_off_period_end(payment.plan, payment.period_start)
     changed = payment.apply_outcome(paid=paid, failed=event.type.endswith("async_payment_failed"))
     payment.settle(event, changed=bool(changed))
     return SUPERSEDED if changed is None else None
+
+
+def _checkout_product(session: dict[str, Any], metadata: dict[str, Any]) -> tuple[str, Product]:
+    """Line items (only when a payload carries them expanded), else the metadata and
+    MEMBERSHIP_ONE_OFF_PLAN."""
+    prices = shapes.checkout_prices(session)
+    plan, product = plans.resolve([PriceFacts.of(price) for price in prices], metadata)
+    return (plan, product) if plan else plans.one_off(metadata)
 
 
 def _checkout_subscription(
@@ -89,25 +77,23 @@ def _checkout_subscription(
         return None
     subscription = Subscription.locked(subscription_id)
     _own(subscription, event.customer_id, user)
-    subscription.plan = subscription.plan or plans.plan_for_prices(
-        [], session.get("metadata") or {}
-    )
+    if not subscription.status:  # its own snapshot, with its items, has not arrived
+        # Until then only the Checkout's metadata can say what it sells.
+        named = plans.metadata_plan(session.get("metadata"))
+        subscription.plan = named or ""
+        subscription.product = Product.OTHER if named == "" else Product.UNKNOWN
     if paid:
         subscription.mark_checkout_paid(event, event.stripe_created)
     subscription.save()
     return None
 
 
-@handles(*INVOICE_TYPES)
 def record_invoice(event: WebhookEvent) -> Attempt.Outcome | None:
     """`invoice.paid` and `invoice.payment_succeeded` describe the same invoice: the payment is
     keyed on the invoice id, so whichever comes second changes nothing."""
     invoice, version = event.object, event.api_version
-    user = claim(
-        event.customer_id,
-        email=invoice.get("customer_email") or "",
-        metadata=shapes.invoice_metadata(invoice, version),
-    )
+    metadata = shapes.invoice_metadata(invoice, version)
+    user = claim(event.customer_id, email=invoice.get("customer_email") or "", metadata=metadata)
     payment = Payment.locked(invoice["id"], Payment.Kind.INVOICE)
     _own(payment, event.customer_id, user)
     payment.subscription_id = shapes.invoice_subscription(invoice, version) or (
@@ -118,19 +104,22 @@ def record_invoice(event: WebhookEvent) -> Attempt.Outcome | None:
     )
     payment.amount = invoice.get("amount_due") or payment.amount
     payment.currency = invoice.get("currency") or payment.currency
-    payment.plan = plans.plan_for_prices(
-        [{"lookup_key": key} for key in shapes.invoice_lookup_keys(invoice)], {}
-    ) or (payment.plan)
+    price_ids, product_ids = catalogue.invoice_prices(invoice, event)
+    payment.price_ids = price_ids or payment.price_ids
+    payment.plan, payment.product = catalogue.resolve_prices(price_ids, product_ids, metadata)
     payment.period_start, payment.period_end = shapes.invoice_period(invoice)
+    if not payment.subscription_id and payment.period_start:
+        # A one-off invoice's lines have no service period: the plan says what it buys.
+        payment.period_end = plans.one_off_period_end(payment.plan, payment.period_start)
     changed = payment.apply_outcome(
         paid=shapes.invoice_is_paid(invoice, version),
         failed=event.type == "invoice.payment_failed",
     )
     payment.settle(event, changed=bool(changed))
+    catalogue.flag_unknown(payment)
     return SUPERSEDED if changed is None else None
 
 
-@handles("invoice_payment.paid")
 def link_invoice_payment(event: WebhookEvent) -> None:
     """Since basil this is the only place a payload ties a payment intent to its invoice,
     which refunds and disputes (they name the payment intent) need."""
@@ -146,19 +135,22 @@ def link_invoice_payment(event: WebhookEvent) -> None:
     return None
 
 
-@handles(*SUBSCRIPTION_TYPES)
 def record_subscription(event: WebhookEvent) -> Attempt.Outcome | None:
     sub = event.object
     metadata = sub.get("metadata") or {}
     user = claim(event.customer_id, metadata=metadata)
+    prices = shapes.subscription_prices(sub)
+    catalogue.record_embedded(prices, event)
     subscription = Subscription.locked(sub["id"])
     _own(subscription, event.customer_id, user)
     start, end = shapes.subscription_period(sub, event.api_version)
     cancel_at = shapes.timestamp(sub.get("cancel_at"))
+    plan, product = plans.resolve([PriceFacts.of(price) for price in prices], metadata)
     applied = subscription.apply_snapshot(
         event,
         status=sub.get("status") or "",
-        plan=plans.plan_for_prices(shapes.subscription_prices(sub), metadata),
+        plan=plan,
+        product=product,
         started_at=shapes.timestamp(sub.get("created")),
         current_period_start=start,
         current_period_end=end,
@@ -173,7 +165,6 @@ def record_subscription(event: WebhookEvent) -> Attempt.Outcome | None:
     return SUPERSEDED
 
 
-@handles("charge.refunded")
 def record_refund(event: WebhookEvent) -> Attempt.Outcome | None:
     """A full refund marks the payment refunded (which revokes its access if
     MEMBERSHIP_REFUND_REVOKES); a partial one is only recorded."""
@@ -191,17 +182,36 @@ def record_refund(event: WebhookEvent) -> Attempt.Outcome | None:
     return SUPERSEDED if changed is None else None
 
 
-@handles(*DISPUTE_TYPES)
 def record_dispute(event: WebhookEvent) -> Attempt.Outcome | None:
     dispute = event.object
     row = _charge(event, _id(dispute.get("charge")), dispute.get("payment_intent"))
-    applied = row.apply_dispute(event, dispute.get("status") or "")
+    status = dispute.get("status") if isinstance(dispute.get("status"), str) else ""
+    applied = row.apply_dispute(event, status)
+    if applied and row.dispute == Payment.Dispute.UNKNOWN:
+        logger.warning(
+            "dispute %s of charge %s has status %r, unknown here: flagged for staff; it "
+            "neither suspends nor revokes access",
+            dispute.get("id"),
+            row.charge_id,
+            status,
+        )
     row.save()
     _settle_payments(row, event, changed=applied)
     return None if applied else SUPERSEDED
 
 
-@handles("customer.deleted")
+def record_price(event: WebhookEvent) -> Attempt.Outcome | None:
+    """`price.created` / `updated` / `deleted`: the catalogue (a deleted price is kept)."""
+    taken = catalogue.record(
+        event.object,
+        at=event.stripe_created,
+        source_id=event.stripe_id,
+        event=event,
+        deleted=event.type == "price.deleted",
+    )
+    return None if taken else SUPERSEDED
+
+
 def unlink_deleted_customer(event: WebhookEvent) -> None:
     customer = StripeCustomer.locked(event.object["id"])
     if customer.deleted_at is None:

@@ -20,9 +20,23 @@ from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from bootwebhooks.inbox.models import WebhookEvent
+from bootwebhooks.payments.plans import Product
 
 TERMINAL_SUBSCRIPTION_STATUSES = frozenset({"canceled", "incomplete_expired"})
-CLOSED_DISPUTE_STATUSES = frozenset({"won", "lost", "warning_closed"})
+# Stripe's dispute statuses (API reference, Dispute.status): the closed ones are final.
+# `prevented` (2025) closes a dispute the issuer stopped, usually with a refund: the refund
+# decides access. An inquiry (`warning_*`) has withdrawn no money.
+CLOSED_DISPUTE_STATUSES = frozenset({"won", "lost", "warning_closed", "prevented"})
+DISPUTE_STATES = {
+    "needs_response": "open",
+    "under_review": "open",
+    "warning_needs_response": "inquiry",
+    "warning_under_review": "inquiry",
+    "won": "won",
+    "lost": "lost",
+    "warning_closed": "closed",
+    "prevented": "closed",
+}
 
 M = TypeVar("M", bound=models.Model)
 
@@ -153,7 +167,16 @@ class Subscription(models.Model):
     status = models.CharField(
         max_length=32, blank=True, help_text="Empty: known from Checkout only."
     )
-    plan = models.CharField(max_length=32, blank=True)
+    plan = models.CharField(
+        max_length=32, blank=True, help_text="The membership plan; empty: grants nothing."
+    )
+    product = models.CharField(
+        max_length=16,
+        choices=Product,
+        default=Product.UNKNOWN,
+        help_text="Whether its prices are a membership product (unknown: known from Checkout "
+        "only, its items not seen yet).",
+    )
     started_at = models.DateTimeField(null=True, blank=True, help_text="Stripe's `created`.")
     current_period_start = models.DateTimeField(null=True, blank=True)
     current_period_end = models.DateTimeField(null=True, blank=True)
@@ -221,8 +244,11 @@ class Payment(models.Model):
     class Dispute(models.TextChoices):
         NONE = "", "none"
         OPEN = "open"
+        INQUIRY = "inquiry", "inquiry (no money withdrawn)"
         WON = "won"
         LOST = "lost"
+        CLOSED = "closed", "closed (inquiry closed, or prevented)"
+        UNKNOWN = "unknown", "unknown status: needs review"
 
     stripe_id = models.CharField(
         max_length=255, unique=True, help_text="in_... or, for one-off Checkout, pi_... (cs_...)"
@@ -241,7 +267,19 @@ class Payment(models.Model):
     payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
     amount = models.PositiveBigIntegerField(default=0, help_text="In the currency's minor unit.")
     currency = models.CharField(max_length=3, blank=True)
-    plan = models.CharField(max_length=32, blank=True)
+    plan = models.CharField(
+        max_length=32, blank=True, help_text="The membership plan it pays for; empty: none."
+    )
+    product = models.CharField(
+        max_length=16,
+        choices=Product,
+        default=Product.OTHER,
+        help_text="Whether it pays for a membership product; unknown: a price the catalogue "
+        "has not seen (staff review it; a price event or sync_stripe_prices resolves it).",
+    )
+    price_ids = models.JSONField(
+        default=list, blank=True, help_text="Prices of its lines (credit lines left out)."
+    )
     period_start = models.DateTimeField(null=True, blank=True)
     period_end = models.DateTimeField(
         null=True, blank=True, help_text="End of the access it pays for; empty for lifetime."
@@ -256,6 +294,17 @@ class Payment(models.Model):
         WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="payments"
     )
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Which of a payment's charges' dispute states it shows: the most serious.
+    DISPUTE_PRIORITY = (
+        Dispute.OPEN,
+        Dispute.LOST,
+        Dispute.INQUIRY,
+        Dispute.UNKNOWN,
+        Dispute.WON,
+        Dispute.CLOSED,
+    )
+    UNSETTLED_DISPUTES = frozenset({Dispute.OPEN, Dispute.INQUIRY, Dispute.LOST, Dispute.UNKNOWN})
 
     def __str__(self) -> str:
         return f"{self.stripe_id} {self.status}"
@@ -302,7 +351,7 @@ class Payment(models.Model):
             self.amount > 0 and self.amount_refunded >= self.amount
         )
         disputes = {c.dispute for c in charges} - {""}
-        for state in (self.Dispute.OPEN, self.Dispute.LOST, self.Dispute.WON):
+        for state in self.DISPUTE_PRIORITY:
             if state in disputes:
                 self.dispute = state
                 break
@@ -313,7 +362,7 @@ class Payment(models.Model):
         self.save()
 
     def _derived_status(self) -> str:
-        if self.paid and self.dispute in (self.Dispute.OPEN, self.Dispute.LOST):
+        if self.paid and self.dispute in self.UNSETTLED_DISPUTES:
             return self.Status.DISPUTED
         if self.paid and self.fully_refunded:
             return self.Status.REFUNDED
@@ -328,10 +377,15 @@ class Payment(models.Model):
         refunded = refund_revokes and self.fully_refunded
         return self.paid and (self.dispute == self.Dispute.LOST or refunded)
 
-    def grants(self, *, refund_revokes: bool) -> bool:
+    def suspends(self, *, inquiry_suspends: bool) -> bool:
+        """Paid, with a dispute open (or an inquiry, if MEMBERSHIP_SUSPEND_ON_INQUIRY)."""
+        suspending = {self.Dispute.OPEN, *([self.Dispute.INQUIRY] if inquiry_suspends else [])}
+        return self.paid and self.dispute in suspending
+
+    def grants(self, *, refund_revokes: bool, inquiry_suspends: bool) -> bool:
         return (
             self.paid
-            and self.dispute != self.Dispute.OPEN
+            and not self.suspends(inquiry_suspends=inquiry_suspends)
             and not self.revoked(refund_revokes=refund_revokes)
         )
 
@@ -351,6 +405,9 @@ class Charge(models.Model):
     amount_refunded = models.PositiveBigIntegerField(default=0)
     refunded = models.BooleanField(default=False)
     dispute = models.CharField(max_length=8, choices=Payment.Dispute, blank=True, default="")
+    dispute_status = models.CharField(
+        max_length=64, blank=True, help_text="Stripe's own status of the dispute, as sent."
+    )
     dispute_at = models.DateTimeField(null=True, blank=True)
     dispute_event_id = models.CharField(max_length=255, blank=True)
     last_event = models.ForeignKey(
@@ -385,22 +442,99 @@ class Charge(models.Model):
         return True
 
     def apply_dispute(self, event: WebhookEvent, status: str) -> bool:
-        """Take the dispute's state unless we hold a newer one; a closed dispute is final."""
-        state = {"won": "won", "warning_closed": "won", "lost": "lost"}.get(status, "open")
+        """Take the dispute's state unless we hold a newer one; a closed dispute is final.
+
+        A status Stripe adds later maps to `unknown`: it neither suspends nor revokes, and
+        staff see it flagged.
+        """
+        state = DISPUTE_STATES.get(status, Payment.Dispute.UNKNOWN)
         incoming = (status in CLOSED_DISPUTE_STATUSES, event.stripe_created, event.stripe_id)
         if self.dispute_at is not None:
             current = (
-                self.dispute in (Payment.Dispute.WON, Payment.Dispute.LOST),
+                self.dispute in (Payment.Dispute.WON, Payment.Dispute.LOST, Payment.Dispute.CLOSED),
                 self.dispute_at,
                 self.dispute_event_id,
             )
             if incoming <= current:
                 return False
-        self.dispute, self.dispute_at, self.dispute_event_id = (
-            state,
-            event.stripe_created,
-            event.stripe_id,
-        )
+        self.dispute, self.dispute_status = state, status[:64]
+        self.dispute_at, self.dispute_event_id = event.stripe_created, event.stripe_id
         self.last_event = event
         self.save()
         return True
+
+
+class Price(models.Model):
+    """The price catalogue: every Stripe price seen, from price events, from any payload that
+    embeds a price object, or from `manage.py sync_stripe_prices`.
+
+    Since basil an invoice line names only its price id; this is where that id finds its
+    product and lookup key, and so its plan. A deleted price stays (old invoices name it).
+    """
+
+    price_id = models.CharField(max_length=255, unique=True)
+    product_id = models.CharField(max_length=255, blank=True, db_index=True)
+    lookup_key = models.CharField(max_length=255, blank=True)
+    nickname = models.CharField(max_length=255, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    unit_amount = models.BigIntegerField(null=True, blank=True)
+    interval = models.CharField(
+        max_length=8, blank=True, help_text="`recurring.interval`; empty: one-off."
+    )
+    active = models.BooleanField(default=True)
+    livemode = models.BooleanField(default=False)
+    deleted_at = models.DateTimeField(null=True, blank=True, help_text="Deleted in Stripe.")
+    snapshot_at = models.DateTimeField(
+        null=True, blank=True, help_text="`created` of the event it came from, or when synced."
+    )
+    snapshot_event_id = models.CharField(max_length=255, blank=True)
+    last_event = models.ForeignKey(
+        WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="prices"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.lookup_key or self.nickname or self.price_id
+
+    @classmethod
+    def locked(cls, price_id: str) -> "Price":
+        return locked_row(cls, price_id=price_id)
+
+    def apply_snapshot(
+        self,
+        price: dict[str, Any],
+        *,
+        at: datetime,
+        source_id: str,
+        event: WebhookEvent | None = None,
+        deleted: bool = False,
+    ) -> bool:
+        """Take the price as of `at` unless we hold a newer snapshot; True if taken."""
+        incoming = (at, source_id)
+        if self.snapshot_at is not None and incoming <= (self.snapshot_at, self.snapshot_event_id):
+            return False
+        product = price.get("product")
+        if isinstance(product, dict):
+            product = product.get("id")
+        recurring = price.get("recurring") if isinstance(price.get("recurring"), dict) else {}
+        self.product_id = _text(product, 255)
+        self.lookup_key = _text(price.get("lookup_key"), 255)
+        self.nickname = _text(price.get("nickname"), 255)
+        self.currency = _text(price.get("currency"), 3)
+        amount = price.get("unit_amount")
+        self.unit_amount = (
+            amount if isinstance(amount, int) and not isinstance(amount, bool) else None
+        )
+        self.interval = _text(recurring.get("interval"), 8)
+        self.active = price.get("active") is not False and not deleted
+        self.livemode = price.get("livemode") is True
+        if deleted:
+            self.deleted_at = self.deleted_at or at
+        self.snapshot_at, self.snapshot_event_id = at, source_id
+        self.last_event = event or self.last_event
+        self.save()
+        return True
+
+
+def _text(value: Any, limit: int) -> str:
+    return value[:limit] if isinstance(value, str) else ""

@@ -64,9 +64,16 @@ def invoice_payment_intent(invoice: Obj, api_version: str) -> str:
     return ""
 
 
+def invoice_lines(invoice: Obj) -> list[Obj]:
+    """The lines that pay for something: a credit line (a negative amount, such as the unused
+    time of a replaced price after a plan change) pays for nothing and extends nothing."""
+    lines = (invoice.get("lines") or {}).get("data") or []
+    return [line for line in lines if isinstance(line, dict) and _amount(line) >= 0]
+
+
 def invoice_period(invoice: Obj) -> tuple[datetime | None, datetime | None]:
     """The service period the lines pay for (NOT `invoice.period_*`, which is the billing run)."""
-    lines = (invoice.get("lines") or {}).get("data") or []
+    lines = invoice_lines(invoice)
     starts = [
         t for t in (timestamp((line.get("period") or {}).get("start")) for line in lines) if t
     ]
@@ -74,21 +81,40 @@ def invoice_period(invoice: Obj) -> tuple[datetime | None, datetime | None]:
     return (min(starts) if starts else None), (max(ends) if ends else None)
 
 
-def invoice_lookup_keys(invoice: Obj) -> list[str]:
-    """Price lookup keys on the lines: pre-basil lines embed the price, basil ones only its id."""
-    lines = (invoice.get("lines") or {}).get("data") or []
-    return [key for line in lines if (key := ((line.get("price") or {}).get("lookup_key")))]
+def line_price(line: Obj) -> tuple[str, str, Obj | None]:
+    """(price id, product id, the embedded price object if any) of an invoice line.
+
+    Before basil a line embeds its price (`line.price`, with `lookup_key`); since basil it
+    names only the ids (`line.pricing.price_details`), which the price catalogue resolves.
+    """
+    price = line.get("price")
+    if isinstance(price, dict):
+        product = price.get("product")
+        return _id(price), _id(product), price
+    details = (line.get("pricing") or {}).get("price_details") or {}
+    return _id(details.get("price")), _id(details.get("product")), None
 
 
 def subscription_prices(sub: Obj) -> list[Obj]:
     items = (sub.get("items") or {}).get("data") or []
-    return [item.get("price") or {} for item in items]
+    return [item.get("price") for item in items if isinstance(item.get("price"), dict)]
+
+
+def checkout_prices(session: Obj) -> list[Obj]:
+    """The prices of a Checkout's line items, when the payload carries them (expanded)."""
+    items = (session.get("line_items") or {}).get("data") or []
+    return [item.get("price") for item in items if isinstance(item.get("price"), dict)]
 
 
 def charge_invoice(charge: Obj, api_version: str) -> str:
     if is_legacy(api_version, charge, "invoice"):
         return _id(charge.get("invoice"))
     return ""
+
+
+def _amount(line: Obj) -> int:
+    amount = line.get("amount")
+    return amount if isinstance(amount, int) and not isinstance(amount, bool) else 0
 
 
 def _id(value: Any) -> str:

@@ -109,6 +109,13 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     @admin.display(description="status", ordering="status")
     def coloured_status(self, obj: WebhookEvent) -> SafeString:
         colour = STATUS_COLOURS.get(obj.status, "#000")
+        if obj.ignored_reason:
+            return format_html(
+                '<b style="color:{}">{}</b><br><small>{}</small>',
+                colour,
+                obj.status,
+                obj.ignored_reason,
+            )
         return format_html('<b style="color:{}">{}</b>', colour, obj.status)
 
     @admin.display(description="customer")

@@ -18,6 +18,7 @@ from psycopg import errors as psycopg_errors
 from bootwebhooks.inbox import metrics
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
 from bootwebhooks.inbox.registry import registry
+from bootwebhooks.inbox.scope import NO_HANDLER, refusal
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,12 @@ def dispatch(
             event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
             if event.status in WebhookEvent.FINAL and not force:
                 return event
-            outcome, error, trace = _run_handlers(event, savepoint=not own)
+            if reason := refusal(livemode=event.livemode, account=event.account):
+                # Stored before the scope changed, or replayed: still not ours to act on.
+                event.ignored_reason = reason
+                outcome, error, trace = Attempt.Outcome.IGNORED, "", ""
+            else:
+                outcome, error, trace = _run_handlers(event, savepoint=not own)
             _record(event, outcome, error, trace, trigger, user, started, note)
     except _HandlersFailed as failed:
         with transaction.atomic():
@@ -93,7 +99,11 @@ def _record(
     event.status = outcome
     event.processed_at = None if outcome == Attempt.Outcome.FAILED else finished
     event.attempt_count += 1
-    event.save(update_fields=["status", "processed_at", "attempt_count"])
+    if outcome != Attempt.Outcome.IGNORED:
+        event.ignored_reason = ""
+    elif not event.ignored_reason:
+        event.ignored_reason = NO_HANDLER
+    event.save(update_fields=["status", "processed_at", "attempt_count", "ignored_reason"])
     Attempt.objects.create(
         event=event,
         trigger=trigger,

@@ -23,6 +23,7 @@ from bootwebhooks.inbox.dispatch import dispatch
 from bootwebhooks.inbox.exceptions import InvalidPayload, ThinEventRejected
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
 from bootwebhooks.inbox.registry import registry
+from bootwebhooks.inbox.scope import NO_HANDLER, refusal
 from bootwebhooks.inbox.verify import verify
 
 logger = logging.getLogger(__name__)
@@ -231,8 +232,12 @@ def _stored(ids: list[str]) -> dict[str, tuple[int, str]]:
 def _new_event(
     parsed: ParsedEvent, *, source: WebhookEvent.Source, headers: Mapping[str, str] | None = None
 ) -> WebhookEvent:
-    """An unsaved row; a type nobody handles is `ignored` from the start (no dispatch)."""
-    ignored = not registry.handlers_for(parsed.type)
+    """An unsaved row; a type nobody handles, or an event outside this deployment's mode or
+    account, is `ignored` from the start (no dispatch)."""
+    reason = refusal(livemode=parsed.livemode, account=parsed.account)
+    if not reason and not registry.handlers_for(parsed.type):
+        reason = NO_HANDLER
+    ignored = bool(reason)
     return WebhookEvent(
         stripe_id=parsed.id,
         type=parsed.type,
@@ -248,6 +253,7 @@ def _new_event(
         source=source,
         status=WebhookEvent.Status.IGNORED if ignored else WebhookEvent.Status.PENDING,
         processed_at=timezone.now() if ignored else None,
+        ignored_reason=reason,
     )
 
 

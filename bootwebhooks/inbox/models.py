@@ -43,6 +43,12 @@ class WebhookEvent(models.Model):
     attempt_count = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
     processed_at = models.DateTimeField(null=True, blank=True)
+    ignored_reason = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Why it was ignored: no handler, or outside this deployment's mode or "
+        "account (inbox/scope.py).",
+    )
 
     class Meta:
         indexes = [
@@ -103,7 +109,11 @@ class WebhookEvent(models.Model):
             event.status = outcome
             event.processed_at = now
             event.attempt_count += 1
-            event.save(update_fields=["status", "processed_at", "attempt_count"])
+            ignored = outcome == Attempt.Outcome.IGNORED
+            event.ignored_reason = (
+                f"marked ignored by staff: {note.strip()}"[:255] if ignored else ""
+            )
+            event.save(update_fields=["status", "processed_at", "attempt_count", "ignored_reason"])
             Attempt.objects.create(
                 event=event,
                 trigger=Attempt.Trigger.STAFF,

@@ -21,6 +21,7 @@ class WebhookEventSerializer(serializers.ModelSerializer):
             "id",
             "type",
             "status",
+            "ignored_reason",
             "api_version",
             "livemode",
             "stripe_created",

@@ -113,6 +113,7 @@ def test_a_plan_change_follows_the_price_lookup_key(client, student):
 
 
 def test_the_plan_mapping_is_a_setting(client, student, settings):
+    settings.MEMBERSHIP_PLAN_PRICES = {}
     settings.MEMBERSHIP_PLAN_LOOKUP_KEYS = {"monthly": "yearly"}
     deliver(client, "customer_subscription_created")
 

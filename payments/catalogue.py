@@ -1,0 +1,104 @@
+"""The price catalogue: recording prices, and resolving what invoices and subscriptions buy.
+
+Every price object a payload carries is kept (`Price`), newest snapshot first, so that a basil
+invoice line, which names only its price id, still finds its lookup key and product. A payment
+whose price the catalogue did not know waits as `unknown` (flagged for staff, granting
+nothing) and is resolved as soon as the price arrives, whichever event brings it.
+"""
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from bootwebhooks.inbox.models import WebhookEvent
+from bootwebhooks.payments import plans, shapes
+from bootwebhooks.payments.models import Payment, Price
+from bootwebhooks.payments.plans import PriceFacts, Product
+
+logger = logging.getLogger(__name__)
+
+
+def record(
+    price: dict[str, Any],
+    *,
+    at: datetime,
+    source_id: str,
+    event: WebhookEvent | None = None,
+    deleted: bool = False,
+) -> bool:
+    """Keep `price` in the catalogue (unless a newer snapshot is held) and resolve the payments
+    that waited for it. True if the snapshot was taken."""
+    price_id = price.get("id")
+    if not isinstance(price_id, str) or not price_id.startswith("price_"):
+        return False
+    row = Price.locked(price_id)
+    taken = row.apply_snapshot(price, at=at, source_id=source_id, event=event, deleted=deleted)
+    if taken:
+        resolve_waiting(price_id, event)
+    return taken
+
+
+def record_embedded(prices: Iterable[dict[str, Any]], event: WebhookEvent) -> None:
+    """The price objects a subscription, a pre-basil invoice or a Checkout carries."""
+    for price in prices:
+        record(price, at=event.stripe_created, source_id=event.stripe_id, event=event)
+
+
+def resolve_waiting(price_id: str, event: WebhookEvent | None) -> None:
+    """Payments that named `price_id` while it was unknown: resolve them now.
+
+    Only `unknown` payments are scanned; there are few (each one is flagged for staff).
+    """
+    waiting = Payment.objects.filter(product=Product.UNKNOWN).select_for_update()
+    for payment in waiting.order_by("pk"):
+        if price_id not in payment.price_ids:
+            continue
+        payment.plan, payment.product = resolve_prices(payment.price_ids, [], {})
+        if payment.product != Product.UNKNOWN:
+            if event is not None:
+                payment.last_event = event
+            payment.save(update_fields=["plan", "product", "last_event", "updated_at"])
+
+
+def invoice_prices(invoice: dict[str, Any], event: WebhookEvent) -> tuple[list[str], list[str]]:
+    """(price ids, product ids) of the invoice's paying lines; embedded prices are recorded."""
+    price_ids, product_ids = [], []
+    for line in shapes.invoice_lines(invoice):
+        price_id, product_id, embedded = shapes.line_price(line)
+        if embedded is not None:
+            record(embedded, at=event.stripe_created, source_id=event.stripe_id, event=event)
+        if price_id:
+            price_ids.append(price_id)
+            product_ids.append(product_id)
+    return price_ids, product_ids
+
+
+def resolve_prices(
+    price_ids: list[str], product_ids: list[str], metadata: dict[str, Any]
+) -> tuple[str, Product]:
+    """(plan, product) of what these prices buy, through the catalogue where a payload gave
+    only an id."""
+    known = {p.price_id: p for p in Price.objects.filter(price_id__in=price_ids)}
+    facts, unknown = [], False
+    for index, price_id in enumerate(price_ids):
+        product_id = product_ids[index] if index < len(product_ids) else ""
+        row = known.get(price_id)
+        if row is not None:
+            facts.append(PriceFacts(price_id, row.product_id or product_id, row.lookup_key))
+            continue
+        fact = PriceFacts(price_id, product_id, "")
+        unknown = unknown or not plans.plan_for_price(fact)
+        facts.append(fact)
+    return plans.resolve(facts, metadata, unknown=unknown)
+
+
+def flag_unknown(payment: Payment) -> None:
+    """A paid payment nobody can tell the product of: never granted or denied silently."""
+    if payment.paid and payment.product == Product.UNKNOWN:
+        logger.warning(
+            "payment %s is paid but names prices the catalogue does not know (%s): flagged "
+            "for staff; run sync_stripe_prices or map them in MEMBERSHIP_PLAN_PRICES",
+            payment.stripe_id,
+            ", ".join(payment.price_ids) or "none",
+        )
