@@ -26,17 +26,16 @@ def record(
     source_id: str,
     event: WebhookEvent | None = None,
     deleted: bool = False,
-) -> bool:
+) -> tuple[bool, set[int]]:
     """Keep `price` in the catalogue (unless a newer snapshot is held) and resolve the payments
-    that waited for it. True if the snapshot was taken."""
+    that waited for it. Returns whether the snapshot was taken, and the users whose payments
+    it resolved (their access needs deriving again)."""
     price_id = price.get("id")
     if not isinstance(price_id, str) or not price_id.startswith("price_"):
-        return False
+        return False, set()
     row = Price.locked(price_id)
     taken = row.apply_snapshot(price, at=at, source_id=source_id, event=event, deleted=deleted)
-    if taken:
-        resolve_waiting(price_id, event)
-    return taken
+    return taken, (resolve_waiting(price_id, event) if taken else set())
 
 
 def record_embedded(prices: Iterable[dict[str, Any]], event: WebhookEvent) -> None:
@@ -45,20 +44,22 @@ def record_embedded(prices: Iterable[dict[str, Any]], event: WebhookEvent) -> No
         record(price, at=event.stripe_created, source_id=event.stripe_id, event=event)
 
 
-def resolve_waiting(price_id: str, event: WebhookEvent | None) -> None:
-    """Payments that named `price_id` while it was unknown: resolve them now.
-
-    Only `unknown` payments are scanned; there are few (each one is flagged for staff).
-    """
+def resolve_waiting(price_id: str, event: WebhookEvent | None) -> set[int]:
+    """Payments that named `price_id` while it was unknown: resolve them now; returns their
+    users. Only `unknown` payments are scanned: there are few (each is flagged for staff)."""
+    users = set()
     waiting = Payment.objects.filter(product=Product.UNKNOWN).select_for_update()
     for payment in waiting.order_by("pk"):
         if price_id not in payment.price_ids:
             continue
         payment.plan, payment.product = resolve_prices(payment.price_ids, [], {})
-        if payment.product != Product.UNKNOWN:
-            if event is not None:
-                payment.last_event = event
-            payment.save(update_fields=["plan", "product", "last_event", "updated_at"])
+        if payment.product == Product.UNKNOWN:
+            continue
+        payment.last_event = event or payment.last_event
+        payment.save(update_fields=["plan", "product", "last_event", "updated_at"])
+        if payment.user_id is not None:
+            users.add(payment.user_id)
+    return users
 
 
 def invoice_prices(invoice: dict[str, Any], event: WebhookEvent) -> tuple[list[str], list[str]]:

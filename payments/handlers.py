@@ -202,7 +202,7 @@ def record_dispute(event: WebhookEvent) -> Attempt.Outcome | None:
 
 def record_price(event: WebhookEvent) -> Attempt.Outcome | None:
     """`price.created` / `updated` / `deleted`: the catalogue (a deleted price is kept)."""
-    taken = catalogue.record(
+    taken, _ = catalogue.record(
         event.object,
         at=event.stripe_created,
         source_id=event.stripe_id,

@@ -85,14 +85,17 @@ def line_price(line: Obj) -> tuple[str, str, Obj | None]:
     """(price id, product id, the embedded price object if any) of an invoice line.
 
     Before basil a line embeds its price (`line.price`, with `lookup_key`); since basil it
-    names only the ids (`line.pricing.price_details`), which the price catalogue resolves.
+    names only the ids (`line.pricing.price_details`, Stripe's changelog for 2025-03-31.basil),
+    which the price catalogue resolves.
     """
     price = line.get("price")
     if isinstance(price, dict):
         product = price.get("product")
         return _id(price), _id(product), price
     details = (line.get("pricing") or {}).get("price_details") or {}
-    return _id(details.get("price")), _id(details.get("product")), None
+    price = details.get("price")  # an object only where expanded (clover and later)
+    embedded = price if isinstance(price, dict) else None
+    return _id(price), _id(details.get("product")), embedded
 
 
 def subscription_prices(sub: Obj) -> list[Obj]:

@@ -2,7 +2,8 @@
 
 It serves `GET /v1/events` (filters `created[gte|gt|lte|lt]`, `type`, `types[]`, `limit`,
 `starting_after`, `ending_before`; newest first, as Stripe lists) and `GET /v1/customers/<id>`,
-`GET /v1/subscriptions` (`customer`, `status`), `GET /v1/subscriptions/<id>`, `/v1/products/<id>`
+`GET /v1/subscriptions` (`customer`, `status`), `GET /v1/subscriptions/<id>`, `GET /v1/prices`
+(`active`, `limit`, `starting_after`), `/v1/products/<id>`
 and `/v1/account` (which dj-stripe asks for) from fixture data. Every request is logged so tests
 can see what the client asked.
 """
@@ -20,6 +21,7 @@ class FakeStripe:
         self.customers: dict[str, dict[str, Any]] = {}
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.products: dict[str, dict[str, Any]] = {}
+        self.prices: dict[str, dict[str, Any]] = {}
         self.account = {
             "id": "acct_1TxFakeAcme000001",
             "object": "account",
@@ -82,9 +84,31 @@ class FakeStripe:
             "has_more": len(items) > limit,
         }
 
+    def list_prices(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        """As Stripe lists prices: active ones unless `active=false`, newest first, paged."""
+        active = query.get("active", ["true"])[0] != "false"
+        items = sorted(
+            (p for p in self.prices.values() if p.get("active", True) is active),
+            key=lambda p: (p.get("created", 0), p["id"]),
+            reverse=True,
+        )
+        after = query.get("starting_after", [None])[0]
+        if after:
+            ids = [p["id"] for p in items]
+            items = items[ids.index(after) + 1 :]
+        limit = int(query.get("limit", ["10"])[0])
+        return {
+            "object": "list",
+            "url": "/v1/prices",
+            "data": items[:limit],
+            "has_more": len(items) > limit,
+        }
+
     def answer(self, path: str, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         if path == "/v1/events":
             return 200, self.list_events(query)
+        if path == "/v1/prices":
+            return 200, self.list_prices(query)
         if path == "/v1/account":
             return 200, self.account
         if path.startswith("/v1/products/") and path.count("/") == 3:
