@@ -8,7 +8,7 @@ SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 
 # The fixtures are test-mode events (Stripe's test data), as on a developer's machine; the
-# one-mode rule itself is tested with both values (tests/inbox/test_scope.py).
+# one-mode rule itself is tested with both values (tests/memberships/test_mode_and_account.py).
 STRIPE_LIVEMODE = False
 # Most tests find the fixtures' payer by email; the matching modes are tested on their own
 # (tests/memberships/test_email_matching.py).
