@@ -32,7 +32,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "bootwebhooks.inbox",
-    # Handlers of one event type run in this order: payments records, memberships derives.
+    # Which steps run for which event type: the table in memberships/pipeline.py.
     "bootwebhooks.payments",
     "bootwebhooks.memberships",
 ]

@@ -81,12 +81,17 @@ def domain_state() -> dict[str, Any]:
         "memberships": [m.state() | {"user": m.user_id} for m in Membership.objects.all()],
         "payments": list(
             Payment.objects.order_by("stripe_id").values_list(
-                "stripe_id", "user_id", "status", "amount_refunded", "period_end", "plan"
+                "stripe_id", "user_id", "status", "amount_refunded", "period_end", "plan", "product"
             )
         ),
         "subscriptions": list(
-            Subscription.objects.values_list(
-                "user_id", "status", "plan", "current_period_end", "cancel_at_period_end"
+            Subscription.objects.order_by("subscription_id").values_list(
+                "subscription_id",
+                "user_id",
+                "status",
+                "plan",
+                "current_period_end",
+                "cancel_at_period_end",
             )
         ),
     }

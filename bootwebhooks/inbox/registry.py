@@ -1,14 +1,14 @@
 """The explicit map from Stripe event type to the functions that handle it.
 
-Consumer apps register in their own `handlers` module, imported from `AppConfig.ready()`:
+The product's own steps are registered from one table (memberships/pipeline.py, from its
+`AppConfig.ready()`); a host app may add its own the same way, or with the decorator:
 
     from bootwebhooks.inbox.registry import handles
 
     @handles("invoice.paid", "invoice.payment_succeeded")
     def record_payment(event: WebhookEvent) -> None: ...
 
-Handlers of one type run in registration order, which is INSTALLED_APPS order and then source
-order, inside the single transaction that also records the event's outcome. A handler may
+Handlers of one type run in registration order, inside the single transaction that also records the event's outcome. A handler may
 return `Attempt.Outcome.SUPERSEDED` to say the snapshot was older than what is already
 applied. Registering a type Stripe does not send, or the same handler twice, raises at import.
 """

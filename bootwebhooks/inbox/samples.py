@@ -248,6 +248,9 @@ OBJECTS: dict[str, Callable[[Student], tuple[dict[str, Any], dict[str, Any] | No
     "charge.dispute.created": lambda s: (dispute(s, "needs_response"), None),
     "charge.dispute.updated": lambda s: (dispute(s, "under_review"), {"status": "needs_response"}),
     "charge.dispute.closed": lambda s: (dispute(s, "lost"), None),
+    "price.created": lambda s: (price(s) | {"id": s.id("price")}, None),
+    "price.updated": lambda s: (price(s) | {"id": s.id("price")}, {"nickname": None}),
+    "price.deleted": lambda s: (price(s) | {"id": s.id("price"), "active": False}, None),
 }
 
 

@@ -1,7 +1,9 @@
 """Generated customer histories: what Stripe would send, in order, for a sequence of steps.
 
 Objects are built from the fixtures in tests/fixtures/stripe/ (so they keep Stripe's shape),
-with the fields that matter set by a small simulation of one subscription's life.
+with the fields that matter set by a small simulation of one subscription's life; a member
+may hold several subscriptions at once (a double Checkout, an upgrade bought as a new one),
+each simulated on its own and their streams merged by time.
 """
 
 import copy
@@ -15,6 +17,8 @@ from tests.stripe_events import load_event
 DAY = 86_400
 MONTH = 30 * DAY
 START = 1_793_491_200  # 2026-11-01
+# One price per plan, as a real catalogue has: a plan change moves to the other price.
+PRICES = {"monthly": "price_1TxHistMonthly001", "yearly": "price_1TxHistYearly0001"}
 
 
 @dataclass
@@ -42,6 +46,8 @@ class History:
     legacy: bool
     user_pk: int
     gaps: list[int]
+    key: str = "A"  # tells this subscription's ids from the member's other ones
+    start: int = START
     events: list[dict[str, Any]] = field(default_factory=list)
     t: int = START
     status: str = "active"
@@ -58,6 +64,13 @@ class History:
     def current(self) -> Invoice:
         return self.invoices[-1]
 
+    def __post_init__(self) -> None:
+        self.t = self.start
+
+    @property
+    def subscription_id(self) -> str:
+        return f"sub_1TxHistory{self.key}00001"
+
     def tick(self) -> None:
         # Some steps share a second with the one before: ties on `created` are common.
         self.t += self.gaps[len(self.events) % len(self.gaps)]
@@ -66,7 +79,7 @@ class History:
         self.tick()
         event = load_event(fixture)
         event.update(
-            id=f"evt_1TxHistory{len(self.events):06d}",
+            id=f"evt_1TxHistory{self.key}{len(self.events):06d}",
             created=self.t,
             api_version=self.version,
         )
@@ -77,8 +90,9 @@ class History:
     def signup(self) -> None:
         session = load_event("checkout_session_completed")["data"]["object"]
         session["client_reference_id"] = str(self.user_pk)
+        session["subscription"] = self.subscription_id
         self.emit("checkout_session_completed", session)
-        self.invoices.append(Invoice(self._invoice_id(), START, START + MONTH))
+        self.invoices.append(Invoice(self._invoice_id(), self.start, self.start + MONTH))
         self.emit("customer_subscription_created", self.subscription())
         self.pay(self.current)
 
@@ -165,6 +179,8 @@ class History:
         fixture = "customer_subscription_created" + ("__legacy" if self.legacy else "")
         sub = load_event(fixture)["data"]["object"]
         sub.update(
+            id=self.subscription_id,
+            created=self.start,
             status=self.status,
             cancel_at_period_end=self.cancel_at_period_end,
             cancel_at=self.current.end if self.cancel_at_period_end else None,
@@ -176,19 +192,31 @@ class History:
             "current_period_end": self.current.end,
         }
         item = sub["items"]["data"][0]
+        item["subscription"] = self.subscription_id
         (sub if self.legacy else item).update(period)
-        item["price"] = copy.deepcopy(item["price"]) | {"lookup_key": self.lookup_key}
+        item["price"] = copy.deepcopy(item["price"]) | self.price()
         return sub
+
+    def price(self) -> dict[str, Any]:
+        return {"id": PRICES[self.lookup_key], "lookup_key": self.lookup_key}
 
     def invoice(self, invoice: Invoice) -> dict[str, Any]:
         fixture = "invoice_paid" + ("__legacy" if self.legacy else "")
         obj = load_event(fixture)["data"]["object"]
         obj.update(id=invoice.id, status="paid" if invoice.paid else "open")
-        obj["lines"]["data"][0]["period"] = {"start": invoice.start, "end": invoice.end}
+        line = obj["lines"]["data"][0]
+        line["period"] = {"start": invoice.start, "end": invoice.end}
         if self.legacy:
             obj.update(paid=invoice.paid, payment_intent=invoice.intent)
-            obj["charge"] = invoice.charge if invoice.paid else None
-            obj["lines"]["data"][0]["price"]["lookup_key"] = self.lookup_key
+            obj.update(
+                subscription=self.subscription_id, charge=invoice.charge if invoice.paid else None
+            )
+            line.update(subscription=self.subscription_id)
+            line["price"] |= self.price()
+        else:
+            obj["parent"]["subscription_details"]["subscription"] = self.subscription_id
+            line["parent"]["subscription_item_details"]["subscription"] = self.subscription_id
+            line["pricing"]["price_details"]["price"] = PRICES[self.lookup_key]
         return obj
 
     def charge(self, invoice: Invoice) -> dict[str, Any]:
@@ -221,7 +249,7 @@ class History:
         self.t = max(self.t, self.current.start)
 
     def _invoice_id(self) -> str:
-        return f"in_1TxHistory{len(self.invoices):06d}"
+        return f"in_1TxHistory{self.key}{len(self.invoices):05d}"
 
 
 steps = st.one_of(
@@ -234,14 +262,16 @@ steps = st.one_of(
 
 
 @st.composite
-def histories(draw: st.DrawFn, user_pk: int) -> History:
+def histories(draw: st.DrawFn, user_pk: int, key: str = "A", **shared: Any) -> History:
     """Signup, then up to six of: renewal, failed payment (and recovery), plan change, cancel at
     period end, full or partial refund, dispute (open, won or lost); then maybe deletion of
     the subscription (now or at the period end) and of the customer."""
     history = History(
-        legacy=draw(st.booleans()),
+        legacy=shared.get("legacy", draw(st.booleans())),
         user_pk=user_pk,
         gaps=draw(st.lists(st.sampled_from([0, 1, 60, DAY]), min_size=1, max_size=5)),
+        key=key,
+        start=shared.get("start", START),
     )
     history.signup()
     for name, args in draw(st.lists(steps, max_size=6)):
@@ -252,3 +282,34 @@ def histories(draw: st.DrawFn, user_pk: int) -> History:
         if draw(st.booleans()):
             history.delete_customer()
     return history
+
+
+@dataclass
+class Member:
+    """One member's subscriptions, each with its own history, and Stripe's in-order stream."""
+
+    subscriptions: list[History]
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        # By time; a same-second tie keeps each subscription's own order (its event ids sort
+        # in order, and ids are the tie-break: docs/RULES.md on ties).
+        merged = [e for history in self.subscriptions for e in history.events]
+        return sorted(merged, key=lambda e: (e["created"], e["id"]))
+
+
+@st.composite
+def members(draw: st.DrawFn, user_pk: int) -> Member:
+    """One to three subscriptions of one customer (one endpoint, so one API version), the
+    later ones started up to two months after the first."""
+    legacy = draw(st.booleans())
+    count = draw(st.integers(1, 3))
+    starts = [START] + [
+        START + draw(st.sampled_from([0, DAY, 20 * DAY, 2 * MONTH])) for _ in range(count - 1)
+    ]
+    return Member(
+        [
+            draw(histories(user_pk, key="ABC"[n], legacy=legacy, start=start))
+            for n, start in enumerate(starts)
+        ]
+    )
