@@ -1,6 +1,5 @@
 """Start-up checks for the membership settings (docs/RULES.md), beside the inbox's own."""
 
-from django.apps import apps
 from django.core import checks
 from django.utils.module_loading import import_string
 
@@ -64,16 +63,6 @@ def _email_problems() -> list[checks.CheckMessage]:
                     id="memberships.E003",
                 )
             ]
-    if mode == "verified" and not path and not apps.is_installed("allauth.account"):
-        return [
-            checks.Warning(
-                "MEMBERSHIP_MATCH_EMAIL is verified, but nothing says which addresses are: "
-                "payers are never matched by email.",
-                hint="Install django-allauth, set MEMBERSHIP_EMAIL_VERIFIED, or set "
-                "MEMBERSHIP_MATCH_EMAIL to off to silence this (unmatched payers wait for staff).",
-                id="memberships.W004",
-            )
-        ]
     return []
 
 

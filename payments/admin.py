@@ -25,6 +25,19 @@ def event_link(event) -> str:
     return format_html('<a href="{}">{}</a>', url, event.stripe_id)
 
 
+class NeedsReviewFilter(admin.SimpleListFilter):
+    title = "review"
+    parameter_name = "review"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "needs review (unknown price or dispute status)")]
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(pk__in=Payment.needing_review().values("pk"))
+        return queryset
+
+
 def product_display(obj: "Payment | Subscription") -> str:
     """The plan, or why there is none ("not a membership product", "unknown price: ...")."""
     return obj.plan if obj.product == Product.MEMBERSHIP and obj.plan else obj.get_product_display()
@@ -46,6 +59,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         "updated_at",
     ]
     list_filter = [
+        NeedsReviewFilter,
         "status",
         "kind",
         "product",

@@ -31,7 +31,7 @@ def record(
     that waited for it. Returns whether the snapshot was taken, and the users whose payments
     it resolved (their access needs deriving again)."""
     price_id = price.get("id")
-    if not isinstance(price_id, str) or not price_id.startswith("price_"):
+    if not isinstance(price_id, str) or not price_id or len(price_id) > 255:
         return False, set()
     row = Price.locked(price_id)
     taken = row.apply_snapshot(price, at=at, source_id=source_id, event=event, deleted=deleted)
@@ -47,11 +47,11 @@ def record_embedded(prices: Iterable[dict[str, Any]], event: WebhookEvent) -> No
 def resolve_waiting(price_id: str, event: WebhookEvent | None) -> set[int]:
     """Payments that named `price_id` while it was unknown: resolve them now; returns their
     users. Only `unknown` payments are scanned: there are few (each is flagged for staff)."""
+    unknown = Payment.objects.filter(product=Product.UNKNOWN).values_list("pk", "price_ids")
+    naming = [pk for pk, price_ids in unknown if price_id in price_ids]
     users = set()
-    waiting = Payment.objects.filter(product=Product.UNKNOWN).select_for_update()
-    for payment in waiting.order_by("pk"):
-        if price_id not in payment.price_ids:
-            continue
+    waiting = Payment.objects.filter(pk__in=naming, product=Product.UNKNOWN)
+    for payment in waiting.select_for_update().order_by("pk"):
         payment.plan, payment.product = resolve_prices(payment.price_ids, [], {})
         if payment.product == Product.UNKNOWN:
             continue

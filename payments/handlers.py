@@ -94,6 +94,8 @@ def record_invoice(event: WebhookEvent) -> Attempt.Outcome | None:
     invoice, version = event.object, event.api_version
     metadata = shapes.invoice_metadata(invoice, version)
     user = claim(event.customer_id, email=invoice.get("customer_email") or "", metadata=metadata)
+    # Prices before the payment: a price event locks its price, then the payments naming it.
+    price_ids, product_ids = catalogue.invoice_prices(invoice, event)
     payment = Payment.locked(invoice["id"], Payment.Kind.INVOICE)
     _own(payment, event.customer_id, user)
     payment.subscription_id = shapes.invoice_subscription(invoice, version) or (
@@ -104,9 +106,10 @@ def record_invoice(event: WebhookEvent) -> Attempt.Outcome | None:
     )
     payment.amount = invoice.get("amount_due") or payment.amount
     payment.currency = invoice.get("currency") or payment.currency
-    price_ids, product_ids = catalogue.invoice_prices(invoice, event)
     payment.price_ids = price_ids or payment.price_ids
-    payment.plan, payment.product = catalogue.resolve_prices(price_ids, product_ids, metadata)
+    payment.plan, payment.product = catalogue.resolve_prices(
+        payment.price_ids, product_ids if price_ids else [], metadata
+    )
     payment.period_start, payment.period_end = shapes.invoice_period(invoice)
     if not payment.subscription_id and payment.period_start:
         # A one-off invoice's lines have no service period: the plan says what it buys.

@@ -310,6 +310,14 @@ class Payment(models.Model):
         return f"{self.stripe_id} {self.status}"
 
     @classmethod
+    def needing_review(cls) -> models.QuerySet["Payment"]:
+        """What staff must look at: a paid payment for a price nobody knows, or a dispute in a
+        status Stripe added after this code was written. Neither grants nor suspends."""
+        return cls.objects.filter(
+            Q(paid=True, product=Product.UNKNOWN) | Q(dispute=cls.Dispute.UNKNOWN)
+        )
+
+    @classmethod
     def locked(cls, stripe_id: str, kind: "Payment.Kind") -> "Payment":
         payment = locked_row(cls, stripe_id=stripe_id)
         payment.kind = payment.kind or kind  # blank only on a row just inserted

@@ -1,4 +1,5 @@
-"""The payments panel on the admin index: payers nobody has matched to a user yet."""
+"""The payments panel on the admin index: payers nobody has matched to a user yet, and
+payments flagged for staff (an unknown price, an unknown dispute status)."""
 
 from django.contrib.admin.templatetags.admin_urls import admin_urlname
 from django.db.models import Exists, OuterRef
@@ -14,4 +15,13 @@ def panel() -> list[tuple[str, str, str]]:
     unmatched = StripeCustomer.objects.filter(user__isnull=True).filter(Exists(waiting))
     count = unmatched.order_by()[:CAP].count()
     link = reverse(admin_urlname(StripeCustomer._meta, "changelist")) + "?unmatched=yes"
-    return [("unmatched customers", f"{count:,}+" if count >= CAP else f"{count:,}", link)]
+    review = Payment.needing_review().order_by()[:CAP].count()
+    review_link = reverse(admin_urlname(Payment._meta, "changelist")) + "?review=yes"
+    return [
+        ("unmatched customers", _capped(count), link),
+        ("payments to review", _capped(review), review_link),
+    ]
+
+
+def _capped(count: int) -> str:
+    return f"{count:,}+" if count >= CAP else f"{count:,}"

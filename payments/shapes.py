@@ -88,7 +88,8 @@ def line_price(line: Obj) -> tuple[str, str, Obj | None]:
     names only the ids (`line.pricing.price_details`, Stripe's changelog for 2025-03-31.basil),
     which the price catalogue resolves.
     """
-    price = line.get("price")
+    # Versions older still name a `plan` (Stripe's predecessor of prices) where there is none.
+    price = line.get("price") or line.get("plan")
     if isinstance(price, dict):
         product = price.get("product")
         return _id(price), _id(product), price
@@ -100,7 +101,8 @@ def line_price(line: Obj) -> tuple[str, str, Obj | None]:
 
 def subscription_prices(sub: Obj) -> list[Obj]:
     items = (sub.get("items") or {}).get("data") or []
-    return [item.get("price") for item in items if isinstance(item.get("price"), dict)]
+    prices = [item.get("price") or item.get("plan") for item in items]
+    return [price for price in prices if isinstance(price, dict)]
 
 
 def checkout_prices(session: Obj) -> list[Obj]:

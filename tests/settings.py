@@ -19,4 +19,8 @@ MEMBERSHIP_MATCH_EMAIL = "any"
 MEMBERSHIP_PLAN_PRICES = {
     "price_1TxMonthlyAcme0001": "monthly",
     "price_1TxYearlyAcme00001": "yearly",
+    # bootwebhooks/inbox/samples.py (send_test_webhook, the demo)
+    "price_monthly": "monthly",
+    "price_yearly": "yearly",
+    "price_lifetime": "lifetime",
 }

@@ -175,3 +175,12 @@ def test_the_command_says_what_is_missing_in_one_line(settings):
 
     with pytest.raises(CommandError, match="STRIPE_API_KEY is not set"):
         call_command("sync_stripe_prices", "--quiet")
+
+
+def test_staff_find_what_needs_review_from_the_admin_index(client, student, admin_client):
+    deliver(client, "invoice_paid__one_off")
+
+    index = admin_client.get("/admin/").content.decode()
+    assert "Payments to review" in index or "payments to review" in index
+    listing = admin_client.get("/admin/bootwebhooks_payments/payment/", {"review": "yes"})
+    assert "in_1TxInvLifetime00001" in listing.content.decode()
