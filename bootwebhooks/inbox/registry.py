@@ -10,7 +10,8 @@ The product's own steps are registered from one table (memberships/pipeline.py, 
 
 Handlers of one type run in registration order, inside the single transaction that also
 records the event's outcome. A handler may return `Attempt.Outcome.SUPERSEDED` to say the
-snapshot was older than what is already applied. Registering a type Stripe does not send, or the same handler twice, raises at import.
+snapshot was older than what is already applied. Registering a type Stripe does not send, or
+the same handler twice, raises at import.
 """
 
 import typing
