@@ -17,3 +17,11 @@ BENCH_EFFECT_HANDLER = env_bool("BENCH_EFFECT_HANDLER", False)
 BENCH_HANDLER_DELAY_MS = env_int("BENCH_HANDLER_DELAY_MS", 0)
 # The bench's events are test-mode events, as in the test suite.
 STRIPE_LIVEMODE = env_bool("STRIPE_LIVEMODE", False)
+# As in the test suite: payers found by email too, and the samples' prices mapped (a renewal
+# invoice names only its price id), so the workloads do the same work as before these settings.
+MEMBERSHIP_MATCH_EMAIL = "any"
+MEMBERSHIP_PLAN_PRICES = {
+    "price_monthly": "monthly",
+    "price_yearly": "yearly",
+    "price_lifetime": "lifetime",
+}

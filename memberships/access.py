@@ -52,22 +52,21 @@ def derive(
     grant that reaches furthest. An open dispute suspends everything; a paid lifetime purchase
     outranks every subscription.
     """
-    others = {p.subscription_id for p in payments if p.product == Product.OTHER}
-    subs = {s.subscription_id: s for s in subscriptions if s.plan or _awaited(s, others)}
-    counted = [p for p in payments if _counts(p, subs)]
+    counted = membership_payments(payments, subscriptions)
     granting = [
         p
         for p in counted
         if p.grants(refund_revokes=refund_revokes, inquiry_suspends=inquiry_suspends)
     ]
-    groups: dict[str, list[Payment]] = {sub_id: [] for sub_id in subs}
-    for payment in counted:
-        groups.setdefault(payment.subscription_id, []).append(payment)
-    grants = [
-        _grant(subs.get(sub_id), group, grace, refund_revokes, inquiry_suspends)
-        for sub_id, group in sorted(groups.items())
-    ]
-    best = _furthest(grants)
+    best = _furthest(
+        grants(
+            payments,
+            subscriptions,
+            grace=grace,
+            refund_revokes=refund_revokes,
+            inquiry_suspends=inquiry_suspends,
+        )
+    )
     if any(p.suspends(inquiry_suspends=inquiry_suspends) for p in counted):
         paid_until = _latest(p.period_end for p in granting)
         return replace(
@@ -76,6 +75,42 @@ def derive(
     if any(p.plan == LIFETIME for p in granting):
         return Access(ACTIVE, LIFETIME, None)
     return best
+
+
+def grants(
+    payments: Sequence[Payment],
+    subscriptions: Sequence[Subscription],
+    *,
+    grace: timedelta,
+    refund_revokes: bool,
+    inquiry_suspends: bool = False,
+) -> list[Access]:
+    """What each membership subscription grants on its own (`subscription_id` says which; one
+    more, with an empty id, for payments outside any subscription we know), before disputes
+    and lifetime purchases are weighed. Support pages show these; `derive` picks one."""
+    subs = _membership_subscriptions(payments, subscriptions)
+    groups: dict[str, list[Payment]] = {sub_id: [] for sub_id in subs}
+    for payment in membership_payments(payments, subscriptions):
+        groups.setdefault(payment.subscription_id, []).append(payment)
+    return [
+        _grant(sub_id, subs.get(sub_id), group, grace, refund_revokes, inquiry_suspends)
+        for sub_id, group in sorted(groups.items())
+    ]
+
+
+def membership_payments(
+    payments: Sequence[Payment], subscriptions: Sequence[Subscription]
+) -> list[Payment]:
+    """The payments for a membership product; the rest (a donation, a T-shirt) never count."""
+    subs = _membership_subscriptions(payments, subscriptions)
+    return [p for p in payments if _counts(p, subs)]
+
+
+def _membership_subscriptions(
+    payments: Sequence[Payment], subscriptions: Sequence[Subscription]
+) -> dict[str, Subscription]:
+    others = {p.subscription_id for p in payments if p.product == Product.OTHER}
+    return {s.subscription_id: s for s in subscriptions if s.plan or _awaited(s, others)}
 
 
 def _awaited(sub: Subscription, others: set[str]) -> bool:
@@ -95,13 +130,15 @@ def _counts(payment: Payment, subs: dict[str, Subscription]) -> bool:
 
 
 def _grant(
+    sub_id: str,
     sub: Subscription | None,
     payments: Sequence[Payment],
     grace: timedelta,
     refund_revokes: bool,
     inquiry_suspends: bool,
 ) -> Access:
-    """What one subscription (or the payments outside any known subscription) grants."""
+    """What one subscription grants, from its snapshot (if we have one) and its payments; the
+    payments outside any subscription have `sub_id` ""."""
     granting = [
         p
         for p in payments
@@ -115,10 +152,9 @@ def _grant(
         # A refund or lost dispute took back access that nothing else still pays for.
         status = REVOKED
         until = until or min((p.period_start for p in revoked if p.period_start), default=None)
-    plan = sub.plan if sub is not None else _plan(granting)
-    if sub is None:
-        return Access(status, plan, until)
-    return Access(status, plan, until, sub.subscription_id, sub.cancel_at_period_end)
+    if sub is None:  # its invoices (or one-off payments) only
+        return Access(status, _plan(granting), until, sub_id)
+    return Access(status, sub.plan, until, sub_id, sub.cancel_at_period_end)
 
 
 def _paid_end(payment: Payment, sub: Subscription | None) -> datetime | None:

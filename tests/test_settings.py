@@ -107,3 +107,20 @@ def test_connection_health_checks_are_off_unless_asked_for(monkeypatch):
     assert _database("postgres://u@h:5432/db")["CONN_HEALTH_CHECKS"] is False
     monkeypatch.setenv("DATABASE_CONN_HEALTH_CHECKS", "1")
     assert _database("postgres://u@h:5432/db")["CONN_HEALTH_CHECKS"] is True
+
+
+def test_the_demo_reads_the_mode_and_email_matching_from_the_environment():
+    script = (
+        "import django; django.setup(); from bootwebhooks.conf import app_settings as s; "
+        "print(s.STRIPE_LIVEMODE, s.MEMBERSHIP_MATCH_EMAIL, s.MEMBERSHIP_ONE_OFF_PLAN or '-')"
+    )
+    settings_module = {"DJANGO_SETTINGS_MODULE": "bootwebhooks.settings"}
+
+    production = run(["-c", script], **PRODUCTION, **settings_module)
+    demo = run(["-c", script], DJANGO_DEBUG="1", **settings_module)
+    chosen = run(["-c", script], **PRODUCTION, **settings_module, STRIPE_LIVEMODE="0",
+                 MEMBERSHIP_MATCH_EMAIL="off")  # fmt: skip
+
+    assert production.stdout.split() == ["True", "verified", "-"], production.stderr
+    assert demo.stdout.split() == ["False", "any", "-"], demo.stderr
+    assert chosen.stdout.split() == ["False", "off", "-"], chosen.stderr

@@ -10,7 +10,7 @@ import pytest
 
 from bootwebhooks.memberships import is_member
 from bootwebhooks.payments.models import Payment, Subscription
-from tests.stripe_events import MID_P1, P1_END, deliver, membership_of
+from tests.stripe_events import MID_P1, P1_END, deliver, load_event, membership_of
 
 pytestmark = pytest.mark.django_db
 FOREVER = P1_END.replace(year=2040)
@@ -117,3 +117,29 @@ def test_a_paid_checkout_holds_access_until_its_subscription_says_what_it_sells(
 
     assert membership_of(linked_student).status == "none"
     assert not is_member(linked_student, at=MID_P1)
+
+
+def test_a_plan_object_of_an_older_api_version_reads_as_its_price(client, linked_student, settings):
+    """Before prices (API versions of 2019 and earlier) an item carried a `plan` object (no
+    lookup key): its id maps like a price id."""
+    settings.MEMBERSHIP_PLAN_PRICES = {"gold_monthly": "monthly"}
+    items = load_event("customer_subscription_created__legacy")["data"]["object"]["items"]
+    price = items["data"][0].pop("price")
+    items["data"][0]["plan"] = {
+        "id": "gold_monthly",
+        "object": "plan",
+        "product": price["product"],
+        "interval": "month",
+        "amount": price["unit_amount"],
+        "currency": price["currency"],
+        "active": True,
+    }
+
+    deliver(
+        client,
+        "customer_subscription_created__legacy",
+        api_version="2019-12-03",
+        obj__items=items,
+    )
+
+    assert membership_of(linked_student).plan == "monthly"

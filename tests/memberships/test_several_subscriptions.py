@@ -6,11 +6,12 @@ only its own access, and `incomplete` (first payment pending, Stripe's subscript
 changes nothing shown.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bootwebhooks.memberships import is_member
+from bootwebhooks.memberships import access, is_member
+from bootwebhooks.payments.models import Payment, Subscription
 from tests.stripe_events import MID_P1, P1_END, deliver, membership_of
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("linked_student")]
@@ -98,3 +99,26 @@ def test_a_dispute_on_either_suspends(client, student):
         deliver(client, fixture)
 
     assert membership_of(student).status == "suspended"
+
+
+def test_each_subscriptions_own_grant_is_there_for_support(client, student):
+    for fixture in (
+        "invoice_paid",
+        "customer_subscription_created",
+        "customer_subscription_created__second",
+        "customer_subscription_deleted__second",
+        "checkout_session_completed__donation",  # not a membership: no grant of its own
+    ):
+        deliver(client, fixture)
+
+    each = access.grants(
+        list(Payment.objects.filter(user=student)),
+        list(Subscription.objects.filter(user=student)),
+        grace=timedelta(days=3),
+        refund_revokes=True,
+    )
+
+    assert [(g.subscription_id, g.status, g.plan, g.access_until) for g in each] == [
+        (FIRST, "active", "monthly", P1_END),
+        (SECOND, "ended", "yearly", SECOND_ENDED),
+    ]
