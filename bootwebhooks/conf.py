@@ -10,8 +10,9 @@ from `django.conf.settings` directly:
 Values are read on every access (so `override_settings` works) and normalised: a string where a
 list is expected is a comma-separated list (`"whsec_abc"` is one secret, never nine characters),
 `"key=value,..."` where a mapping is expected. A value that cannot be normalised raises
-ImproperlyConfigured naming the setting; the system checks (bootwebhooks/inbox/checks.py) report
-the same problems at start-up, with ids and hints.
+ImproperlyConfigured naming the setting; the system checks (bootwebhooks/inbox/checks.py, and
+memberships/checks.py for the membership settings) report the same problems at start-up, with
+ids and hints.
 """
 
 from collections.abc import Callable, Mapping

@@ -17,12 +17,11 @@ def check_membership_settings(app_configs=None, **kwargs) -> list[checks.CheckMe
 
 
 def _plan_problems() -> list[checks.CheckMessage]:
+    one_off = app_settings.MEMBERSHIP_ONE_OFF_PLAN
     named = {
         "MEMBERSHIP_PLAN_PRICES": app_settings.MEMBERSHIP_PLAN_PRICES.values(),
         "MEMBERSHIP_PLAN_LOOKUP_KEYS": app_settings.MEMBERSHIP_PLAN_LOOKUP_KEYS.values(),
-        "MEMBERSHIP_ONE_OFF_PLAN": [app_settings.MEMBERSHIP_ONE_OFF_PLAN]
-        if app_settings.MEMBERSHIP_ONE_OFF_PLAN
-        else [],
+        "MEMBERSHIP_ONE_OFF_PLAN": [one_off] if one_off else [],
     }
     return [
         checks.Error(
