@@ -58,6 +58,7 @@ def run_django(
         "DJANGO_SETTINGS_MODULE": "bootwebhooks.settings",
         "DATABASE_URL": database_url,
         "STRIPE_WEBHOOK_SECRETS": TEST_SECRET,
+        "STRIPE_LIVEMODE": "0",  # make_event's events are test-mode ones
         "SIGNATURE": signature_header(body),
         "DJANGO_ALLOWED_HOSTS": "testserver",
     }
