@@ -110,6 +110,9 @@ def test_an_unknown_status_is_flagged_and_never_suspends(client, student, caplog
     assert (charge.dispute, charge.dispute_status) == ("unknown", "awaiting_network_decision")
     assert "awaiting_network_decision" in caplog.text and "flagged for staff" in caplog.text
     assert Payment.objects.get(stripe_id="in_1TxInv0Acme0000001").dispute == "unknown"
+    assert list(Payment.needing_review().values_list("stripe_id", flat=True)) == [
+        "in_1TxInv0Acme0000001"
+    ]
     assert membership_of(student).status == "active"
 
 

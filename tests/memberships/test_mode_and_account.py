@@ -113,3 +113,12 @@ def test_a_type_nobody_handles_says_so(client):
     deliver(client, "invoice_paid", type="customer.created")
 
     assert WebhookEvent.objects.get().ignored_reason == "no handler for this event type"
+
+
+def test_staff_marking_an_event_ignored_gives_their_note_as_the_reason(client, admin_user):
+    deliver(client, "invoice_paid", type="customer.created")
+    event = WebhookEvent.objects.get()
+    WebhookEvent.resolve(event.pk, Attempt.Outcome.IGNORED, user=admin_user, note="duplicate")
+
+    event.refresh_from_db()
+    assert event.ignored_reason == "marked ignored by staff: duplicate"
