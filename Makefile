@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 # The demo's settings: DEBUG on, SQLite in the project, a signing secret everyone knows.
 DEMO_ENV := DJANGO_DEBUG=1 STRIPE_WEBHOOK_SECRETS=whsec_demo_bootwebhooks_not_a_real_secret
 
-.PHONY: install run test lint lock bench
+.PHONY: install run test lint lock bench profile
 
 install: $(INSTALLED)
 
@@ -32,6 +32,10 @@ lint: install
 # Benchmarks and reliability runs (docs/BENCHMARKS.md): starts its own PostgreSQL and gunicorn.
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Where a new event's time goes: py-spy on the workers, statements per event type (BENCHMARKS.md).
+profile: install
+	$(BIN)/python -m bench.profile $(PROFILE_ARGS)
 
 # Regenerate the lock after changing pyproject.toml (needs uv: `pip install uv`).
 lock:

@@ -30,7 +30,7 @@ TYPES = [
 ]
 
 FILL = """
-INSERT INTO inbox_webhookevent (
+INSERT INTO bootwebhooks_inbox_webhookevent (
     stripe_id, type, api_version, livemode, stripe_created, account, object_id, customer_id,
     customer_email, headers, body, source, received_at, delivery_count, attempt_count, status,
     processed_at)
@@ -102,11 +102,11 @@ def fill(n: int) -> None:
         return
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE inbox_webhookevent CASCADE")
+        cursor.execute("TRUNCATE bootwebhooks_inbox_webhookevent CASCADE")
         types = "[" + ",".join(f"'{t}'" for t in TYPES) + "]"
         cursor.execute(FILL.format(types=types, ntypes=len(TYPES), n=n))
     with connection.cursor() as cursor:  # outside the transaction: VACUUM refuses one
-        cursor.execute("VACUUM ANALYZE inbox_webhookevent")
+        cursor.execute("VACUUM ANALYZE bootwebhooks_inbox_webhookevent")
     print(f"stored {n:,} events in {time.perf_counter() - started:.1f}s")
 
 

@@ -19,6 +19,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from bench import events, malformed
@@ -181,6 +182,27 @@ def audit(db, prefix: str, ids: list[str], ledger: Ledger) -> dict:
     }
 
 
+def restart_while_idle(pg: PrivatePostgres, server: Gunicorn) -> dict:
+    """What one database restart costs once it is over: every worker holds a session, the
+    server restarts (`-m fast`, nothing in flight), then unique events are delivered once each
+    from 8 threads. Without connection health checks each worker's first query fails (a 503
+    per worker); with them there should be none."""
+
+    def once(body: bytes) -> str:
+        try:
+            return str(post(server, body, events.signature_header(body)))
+        except (OSError, http.client.HTTPException) as exc:
+            return type(exc).__name__
+
+    with ThreadPoolExecutor(CLIENT_THREADS) as pool:
+        list(pool.map(once, events.bodies("ridlew", server.workers * 8)))
+        pg.stop("fast")
+        pg.start()
+        answers = Counter(pool.map(once, events.bodies("ridle", server.workers * 10)))
+    non_2xx = sum(n for answer, n in answers.items() if not answer.startswith("2"))
+    return {"workers": server.workers, "answers": dict(answers), "non-2xx": non_2xx}
+
+
 def run_all(
     pg: PrivatePostgres,
     server: Gunicorn,
@@ -188,6 +210,9 @@ def run_all(
     events_per_run: int,
     malformed_examples: int,
 ) -> dict:
+    print("reliability: PostgreSQL restarted while idle", flush=True)
+    idle = restart_while_idle(pg, server)
+    print(f"  {json.dumps(idle)}", flush=True)
     runs = []
 
     def restart_crash() -> str:
@@ -233,7 +258,7 @@ def run_all(
         corpus = malformed.run(server, db, examples=malformed_examples)
     print(f"  {json.dumps(corpus)}", flush=True)
     runs.append(corpus)
-    return {"runs": runs, "client_threads": CLIENT_THREADS}
+    return {"runs": runs, "client_threads": CLIENT_THREADS, "restart while idle": idle}
 
 
 def render(rel: dict) -> str:
@@ -252,7 +277,13 @@ def render(rel: dict) -> str:
             f"{r['applied twice']} | {r['not acknowledged (gave up)']} | {answers} | "
             f"{'PASS' if r['pass'] else 'FAIL'} |"
         )
-    out = ["\n".join(lines)]
+    idle = rel["restart while idle"]
+    out = [
+        "\n".join(lines),
+        f"PostgreSQL restarted while idle ({idle['workers']} workers, each holding a session), "
+        f"then {sum(idle['answers'].values())} new events delivered once each: "
+        f"{idle['non-2xx']} non-2xx (answers {idle['answers']}).",
+    ]
     for r in rel["runs"]:
         if r["name"].startswith("malformed"):
             out.append(malformed.render(r))

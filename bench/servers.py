@@ -48,7 +48,7 @@ class PrivatePostgres:
     for a durable database. Run as the `postgres` OS user when we are root.
     """
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, settings: tuple[str, ...] = ()) -> None:
         bindir = postgres_bindir()
         if bindir is None:
             raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql")
@@ -58,6 +58,7 @@ class PrivatePostgres:
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
         self.dbname = "bench"
+        self.settings = settings  # `name=value` server settings beyond initdb's
         self.url = f"postgres://postgres@127.0.0.1:{port}/{self.dbname}"
         self.running = False
 
@@ -79,6 +80,7 @@ class PrivatePostgres:
     def start(self) -> None:
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c max_connections=200"
+            + "".join(f" -c {setting}" for setting in self.settings)
         )
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
                   "-o", options, "start")  # fmt: skip
@@ -108,11 +110,15 @@ class PrivatePostgres:
                 self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def connect(self):
+    def connect(self, dbname: str | None = None):
         import psycopg
 
         return psycopg.connect(
-            host="127.0.0.1", port=self.port, user="postgres", dbname=self.dbname, autocommit=True
+            host="127.0.0.1",
+            port=self.port,
+            user="postgres",
+            dbname=dbname or self.dbname,
+            autocommit=True,
         )
 
 

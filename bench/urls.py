@@ -1,4 +1,5 @@
-from django.urls import path
+from django.conf import settings
+from django.urls import include, path
 
 from bench import views
 from bootwebhooks.urls import urlpatterns as product_urlpatterns
@@ -10,3 +11,5 @@ urlpatterns = [
     path("bench/one-round-trip/", views.one_round_trip, name="bench-one-round-trip"),
     *product_urlpatterns,
 ]
+if "djstripe" in settings.INSTALLED_APPS:  # the dj-stripe baseline (bench/djstripe_baseline.py)
+    urlpatterns.append(path("bench/djstripe/", include("djstripe.urls", namespace="djstripe")))

@@ -200,8 +200,8 @@ def write_snapshot(
     flush_stats(conn, reconnect)
     ins, upd, dele = conn.execute(WRITE_COUNTERS).fetchone()
     (at,) = conn.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()
-    (events,) = conn.execute("SELECT count(*) FROM inbox_webhookevent").fetchone()
-    (attempts,) = conn.execute("SELECT count(*) FROM inbox_attempt").fetchone()
+    (events,) = conn.execute("SELECT count(*) FROM bootwebhooks_inbox_webhookevent").fetchone()
+    (attempts,) = conn.execute("SELECT count(*) FROM bootwebhooks_inbox_attempt").fetchone()
     return {
         "tuples_inserted": int(ins),
         "tuples_updated": int(upd),

@@ -67,7 +67,10 @@ TEMPLATES = [
 
 
 def _database(url: str) -> dict:
-    config = dj_database_url.parse(url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0))
+    # Persistent connections: a new PostgreSQL session per request cost more than half of a new
+    # event's time and 19 in 20 of a duplicate's (docs/BENCHMARKS.md). PgBouncer in transaction
+    # mode in front: set 0 (docs/OPERATIONS.md).
+    config = dj_database_url.parse(url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600))
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # IMMEDIATE takes SQLite's write lock at BEGIN, so two transactions cannot both read an
         # event as pending and then both apply it; SQLite has no row locks to do that for us.

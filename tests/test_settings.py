@@ -101,6 +101,15 @@ def test_the_webhook_is_never_redirected_to_https(client, settings):
     assert client.get("/api/events/evt_1/").status_code == 301
 
 
+def test_database_connections_are_kept_for_ten_minutes_unless_asked_otherwise(monkeypatch):
+    from bootwebhooks.settings import _database
+
+    monkeypatch.delenv("DATABASE_CONN_MAX_AGE", raising=False)
+    assert _database("postgres://u@h:5432/db")["CONN_MAX_AGE"] == 600
+    monkeypatch.setenv("DATABASE_CONN_MAX_AGE", "0")  # PgBouncer in transaction mode
+    assert _database("postgres://u@h:5432/db")["CONN_MAX_AGE"] == 0
+
+
 def test_connection_health_checks_are_off_unless_asked_for(monkeypatch):
     from bootwebhooks.settings import _database
 

@@ -123,12 +123,27 @@ def post(body):
 
 body = sys.stdin.buffer.read()
 print(json.dumps(post(body)))
-pid = connection.connection.info.backend_pid  # kept: CONN_MAX_AGE is set
+pid = connection.connection.info.backend_pid  # kept: DATABASE_CONN_MAX_AGE's default
 with psycopg.connect(os.environ["ADMIN_URL"], autocommit=True) as admin:
     admin.execute("SELECT pg_terminate_backend(%s)", [pid])  # a restart, as the worker sees it
 print(json.dumps(post(body)))
 print(json.dumps(post(body)))
 """
+
+
+def deliver_three_times_ending_the_session_after_the_first(event: dict, **env: str) -> list:
+    """The answers to three deliveries of `event` by one Django process (the demo's settings,
+    plus `env`) whose database session the server ends after the first."""
+    body = json.dumps(event).encode()
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    os.environ["ADMIN_URL"] = url.replace("postgres://", "postgresql://")
+    try:
+        result = run_django(SESSION_ENDED_BETWEEN_DELIVERIES, body, url, **env)
+    finally:
+        del os.environ["ADMIN_URL"]
+    assert result.returncode == 0, result.stderr.decode()
+    return [json.loads(line) for line in result.stdout.decode().splitlines()]
 
 
 @pytest.mark.postgres
@@ -137,21 +152,28 @@ def test_after_the_database_ends_a_session_one_delivery_gets_503_and_the_next_is
     """Without connection health checks (the default), a worker's first query on a session the
     server ended fails: that delivery is a 503, which Stripe retries, and Django reconnects."""
     event = make_event("customer.created")
-    body = json.dumps(event).encode()
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    os.environ["ADMIN_URL"] = url.replace("postgres://", "postgresql://")
-    try:
-        result = run_django(SESSION_ENDED_BETWEEN_DELIVERIES, body, url, DATABASE_CONN_MAX_AGE="60")
-    finally:
-        del os.environ["ADMIN_URL"]
 
-    assert result.returncode == 0, result.stderr.decode()
-    first, after_end, retry = (json.loads(line) for line in result.stdout.decode().splitlines())
+    first, after_end, retry = deliver_three_times_ending_the_session_after_the_first(event)
+
     assert first == [200, {"id": event["id"], "status": "ignored"}]
     assert after_end == [503, {"error": "database unavailable, retry later"}]
     assert retry == [200, {"id": event["id"], "status": "ignored"}]
     assert WebhookEvent.objects.get().delivery_count == 2  # the 503 counted nothing
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_with_connection_health_checks_a_session_the_database_ended_costs_no_503():
+    """DATABASE_CONN_HEALTH_CHECKS=1: Django pings a reused connection before a request's first
+    query and reconnects if the ping fails, so the delivery after the session ended is served."""
+    event = make_event("customer.created")
+
+    answers = deliver_three_times_ending_the_session_after_the_first(
+        event, DATABASE_CONN_HEALTH_CHECKS="1"
+    )
+
+    assert answers == [[200, {"id": event["id"], "status": "ignored"}]] * 3
+    assert WebhookEvent.objects.get().delivery_count == 3
 
 
 @pytest.mark.postgres
