@@ -68,17 +68,18 @@ TEMPLATES = [
 
 def _database(url: str) -> dict:
     # Persistent connections: a new PostgreSQL session per request cost more than half of a new
-    # event's time and 19 in 20 of a duplicate's (docs/BENCHMARKS.md). PgBouncer in transaction
-    # mode in front: set 0 (docs/OPERATIONS.md).
+    # event's time and most of a duplicate's (docs/BENCHMARKS.md). Behind PgBouncer in
+    # transaction mode, set 0 (docs/OPERATIONS.md).
     config = dj_database_url.parse(url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600))
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # IMMEDIATE takes SQLite's write lock at BEGIN, so two transactions cannot both read an
         # event as pending and then both apply it; SQLite has no row locks to do that for us.
         config["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
     else:
-        # Off by default: the check is a round trip before each request's first query, as much
-        # as a duplicate delivery costs. Without it, after a database restart each worker's
-        # first query fails (a webhook answers 503, Stripe retries) and Django reconnects.
+        # Off by default: the check is a round trip before each request's first query, about a
+        # third more server CPU per duplicate delivery. Without it, after a database restart
+        # each worker's first query fails once (a webhook answers 503, Stripe retries) and
+        # Django reconnects (docs/OPERATIONS.md).
         config["CONN_HEALTH_CHECKS"] = env_bool("DATABASE_CONN_HEALTH_CHECKS", False)
     return config
 
