@@ -12,6 +12,7 @@
 """
 
 import argparse
+import atexit
 import json
 import os
 import shutil
@@ -95,12 +96,16 @@ overrides: dict[str, str] = {}
 
 def server_env(database_url: str, **extra: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(PRODUCT_SETTINGS)}
+    # What docs/OPERATIONS.md tells a gunicorn deployment: an empty metrics directory per deploy.
+    metrics = tempfile.mkdtemp(prefix="bootwebhooks-bench-metrics-")
+    atexit.register(shutil.rmtree, metrics, ignore_errors=True)
     return {
         **base,
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "DJANGO_SECRET_KEY": "bench-" + "x" * 50,  # the starred settings, as README says
         "DATABASE_URL": database_url,
         "STRIPE_WEBHOOK_SECRETS": events.SECRET,
+        "PROMETHEUS_MULTIPROC_DIR": metrics,
         "PYTHONPATH": str(ROOT),
         **overrides,
         **extra,
