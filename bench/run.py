@@ -258,6 +258,8 @@ class Bench:
         return out
 
     def reconnect(self, server: Gunicorn) -> Callable[[], None]:
+        if server.env.get("DATABASE_CONN_MAX_AGE") == "0":  # a session per request: none kept
+            return lambda: None
         return partial(reconnect_workers, self.db, server.base_url, self.args.workers)
 
     def hot_updates(self, server: Gunicorn) -> tuple[int, int]:
