@@ -123,7 +123,7 @@ def cpu_profile(pg, stats, server: Gunicorn, seconds: int, rate: int, workdir: P
              "--pid", str(pid), "--duration", str(seconds), "--rate", str(rate),
              "--nonblocking", "--gil", "--format", "raw", "--nolineno", "--full-filenames",
              "--output", str(out)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )))  # fmt: skip
     stats.execute("SELECT pg_stat_statements_reset()")
     postmaster = pg.postmaster_pid()
@@ -133,7 +133,9 @@ def cpu_profile(pg, stats, server: Gunicorn, seconds: int, rate: int, workdir: P
     gunicorn_cpu = sum(tree_ticks(workers).values()) - sum(gunicorn_before.values())
     pg_cpu = sum(tree_ticks([postmaster]).values()) - sum(pg_before.values())
     for _, spy in spies:
-        spy.wait(timeout=seconds + 60)
+        _, error = spy.communicate(timeout=seconds + 60)
+        if spy.returncode:  # py-spy needs ptrace: root, or CAP_SYS_PTRACE in a container
+            print(f"py-spy failed ({spy.returncode}): {error.strip()[-300:]}", file=sys.stderr)
     per_statement = stats.execute(
         "SELECT calls, total_exec_time, query FROM pg_stat_statements WHERE dbid = %s",
         [bench_oid(stats, pg)],
