@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 # The demo's settings: DEBUG on, SQLite in the project, a signing secret everyone knows.
 DEMO_ENV := DJANGO_DEBUG=1 STRIPE_WEBHOOK_SECRETS=whsec_demo_bootwebhooks_not_a_real_secret
 
-.PHONY: install run test lint lock bench profile
+.PHONY: install run test lint lock bench profile screenshots
 
 install: $(INSTALLED)
 
@@ -28,6 +28,10 @@ test: install
 lint: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The PNGs in docs/img/ that docs/SUPPORT.md shows, taken by the browser tests (needs chromium).
+screenshots: install
+	BOOTWEBHOOKS_SCREENSHOTS=docs/img $(BIN)/python -m pytest tests/browser -q
 
 # Benchmarks and reliability runs (docs/BENCHMARKS.md): starts its own PostgreSQL and gunicorn.
 bench: install

@@ -4,8 +4,9 @@
 
 Creates (or reuses) a database `bench_admin` on that server, fills it with N events (default
 1,000,000) by one INSERT ... SELECT generate_series, and times the admin pages through Django's
-test client (rendering included, no network): the list, filtered lists, a search by email,
-an event's detail page and the admin index with its overview panel. Prints a table of
+test client (rendering included, no network): the list, filtered lists, searches (exact and
+partial: part of an email or an id, a term matching every event, one matching none), the person
+search, an event's detail page and the admin index with its overview panel. Prints a table of
 median/worst milliseconds over several requests; the goal is well under a second each.
 """
 
@@ -30,7 +31,7 @@ TYPES = [
 ]
 
 FILL = """
-INSERT INTO bootwebhooks_inbox_webhookevent (
+INSERT INTO {table} (
     stripe_id, type, api_version, livemode, stripe_created, account, object_id, customer_id,
     customer_email, headers, body, source, received_at, delivery_count, attempt_count, status,
     processed_at)
@@ -56,12 +57,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--database", default="bench_admin", help="created if missing")
     args = parser.parse_args()
     server = os.environ.get("DATABASE_URL", "postgres://root@127.0.0.1:5432/postgres")
     if not server.startswith("postgres"):
         sys.exit("bench/admin_list.py measures PostgreSQL: set DATABASE_URL=postgres://...")
-    os.environ["DATABASE_URL"] = _with_database(server, "bench_admin")
-    _create_database(server, "bench_admin")
+    os.environ["DATABASE_URL"] = _with_database(server, args.database)
+    _create_database(server, args.database)
     os.environ.setdefault("STRIPE_WEBHOOK_SECRETS", "whsec_bench")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver")
@@ -96,17 +98,18 @@ def fill(n: int) -> None:
 
     from bootwebhooks.inbox.models import WebhookEvent
 
+    table = WebhookEvent._meta.db_table
     have = WebhookEvent.objects.filter(stripe_id__startswith="evt_bench").count()
     if have == n:
         print(f"reusing {have:,} events")
         return
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE bootwebhooks_inbox_webhookevent CASCADE")
+        cursor.execute(f"TRUNCATE {table} CASCADE")
         types = "[" + ",".join(f"'{t}'" for t in TYPES) + "]"
-        cursor.execute(FILL.format(types=types, ntypes=len(TYPES), n=n))
+        cursor.execute(FILL.format(table=table, types=types, ntypes=len(TYPES), n=n))
     with connection.cursor() as cursor:  # outside the transaction: VACUUM refuses one
-        cursor.execute("VACUUM ANALYZE bootwebhooks_inbox_webhookevent")
+        cursor.execute(f"VACUUM ANALYZE {table}")
     print(f"stored {n:,} events in {time.perf_counter() - started:.1f}s")
 
 
@@ -131,6 +134,12 @@ def measure(repeat: int) -> None:
         ("received today", base + "?" + _today("received_at")),
         ("search by email", base + "?q=student4242@example.com"),
         ("search by customer", base + "?q=cus_bench4242"),
+        ("search, part of an email", base + "?q=TUDENT4242@"),
+        ("search, part of an id", base + "?q=in_bench42424"),
+        ("search, part of an event id", base + "?q=evt_bench00042424"),
+        ("search, 1M matches", base + "?q=student"),
+        ("search, no match", base + "?q=nobody-at-all"),
+        ("find a person", "/admin/bootwebhooks_memberships/membership/people/?q=tudent4242"),
         ("event detail", f"{base}{some.pk}/change/"),
         ("admin index (overview)", "/admin/"),
     ]

@@ -172,6 +172,14 @@ DEFAULTS: dict[str, Setting] = {
         as_list,
         "functions returning (label, value, link) rows for the admin index",
     ),
+    "ADMIN_EVENT_SEARCH": Setting(
+        ("bootwebhooks.payments.search.customer_ids",),
+        as_list,
+        "functions from a search term to Stripe customer ids whose events the event list shows",
+    ),
+    "ADMIN_BULK_LIMIT": Setting(
+        500, as_int, "most rows one admin bulk action runs on; more are refused"
+    ),
 }
 
 

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from the package, no CDN
     "django_tasks",
     "django_tasks_db",
     "bootwebhooks.inbox",
@@ -100,6 +101,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# One date format across the admin, the one bootwebhooks.inbox.words writes.
+FORMAT_MODULE_PATH = ["bootwebhooks.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
@@ -120,6 +123,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 
@@ -193,6 +198,10 @@ HEALTH_MAX_PENDING_AGE = env_int("HEALTH_MAX_PENDING_AGE", 600)
 # /metrics: a bearer token if set; otherwise only these client networks may scrape.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ("127.0.0.1/32", "::1/128"))
+
+# --- Admin -----------------------------------------------------------------------------------
+# A bulk action over more events than this is refused with the command that does it instead.
+ADMIN_BULK_LIMIT = env_int("ADMIN_BULK_LIMIT", 500)
 
 # --- Production hardening (`manage.py check --deploy` is clean with DEBUG off) -------------
 # Stripe counts a 3xx as a failed delivery: the endpoint is never redirected.

@@ -2,8 +2,9 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.templatetags.admin_urls import admin_urlname
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -12,42 +13,24 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from bootwebhooks.inbox.admin import ReadOnlyAdmin
+from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.inbox.permissions import permission
-from bootwebhooks.memberships.models import Membership, MembershipChange, StaffOverride
+from bootwebhooks.inbox.words import sentence, when
+from bootwebhooks.memberships import person as people
+from bootwebhooks.memberships.models import (
+    Membership,
+    MembershipChange,
+    StaffOverride,
+    state_change,
+)
 from bootwebhooks.memberships.services import override_access
+from bootwebhooks.memberships.timeline import timeline
 from bootwebhooks.payments.admin import event_link
+from bootwebhooks.payments.models import StripeCustomer
 from bootwebhooks.payments.plans import LIFETIME
+from bootwebhooks.payments.search import customer_ids, matching_users
 
 PLANS = [("monthly", "monthly"), ("yearly", "yearly"), (LIFETIME, "lifetime")]
-
-
-class MembershipChangeInline(admin.TabularInline):
-    model = MembershipChange
-    extra = 0
-    can_delete = False
-    fields = ["at", "status_change", "until_change", "caused_by", "reason"]
-    readonly_fields = fields
-    ordering = ["-at", "-pk"]
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("event", "staff")
-
-    @admin.display(description="status")
-    def status_change(self, obj: MembershipChange) -> str:
-        return f"{obj.before.get('status')} → {obj.after.get('status')}"
-
-    @admin.display(description="access until")
-    def until_change(self, obj: MembershipChange) -> str:
-        return f"{obj.before.get('access_until') or '-'} → {obj.after.get('access_until') or '-'}"
-
-    @admin.display(description="caused by")
-    def caused_by(self, obj: MembershipChange) -> str:
-        if obj.event_id:
-            return event_link(obj.event)
-        return format_html("staff: {}", obj.staff or "deleted user") if obj.staff_id else "-"
 
 
 class OverrideForm(forms.Form):
@@ -70,32 +53,48 @@ class GrantForm(OverrideForm):
 
 @admin.register(Membership)
 class MembershipAdmin(ReadOnlyAdmin):
-    list_display = ["user", "email", "status", "plan", "access_until", "cancel_at_period_end"]
+    list_display = ["person", "email", "status", "plan_words", "until", "cancel_at_period_end"]
     list_filter = ["status", "plan", "cancel_at_period_end"]
     search_fields = [
         "user__email",
-        "=user__username",
+        "user__username",
         "=subscription_id",
         "=user__stripe_customers__customer_id",
     ]
-    search_help_text = "Email, username, subscription id or Stripe customer id."
+    search_help_text = "Part of an email or username, a subscription id or a Stripe customer id."
     list_select_related = ["user"]
-    inlines = [MembershipChangeInline]
     readonly_fields = [
         "user",
         "status",
-        "plan",
-        "access_until",
+        "plan_words",
+        "until",
         "subscription_id",
         "cancel_at_period_end",
-        "updated_at",
+        "updated",
         "customers",
         "overrides_now",
     ]
 
+    @admin.display(description="person", ordering="user__username")
+    def person(self, obj: Membership) -> str:
+        url = reverse("admin:bootwebhooks_person_user", args=[obj.user_id])
+        return format_html('<a href="{}">{}</a>', url, obj.user)
+
     @admin.display(ordering="user__email")
     def email(self, obj: Membership) -> str:
         return obj.user.email
+
+    @admin.display(description="plan", ordering="plan")
+    def plan_words(self, obj: Membership) -> str:
+        return people.plan_words(obj.plan) if obj.status != "none" else "-"
+
+    @admin.display(description="access until", ordering="access_until")
+    def until(self, obj: Membership) -> str:
+        return when(obj.access_until, "no end" if obj.plan == LIFETIME else "-")
+
+    @admin.display(description="updated", ordering="updated_at")
+    def updated(self, obj: Membership) -> str:
+        return when(obj.updated_at)
 
     @admin.display(description="Stripe customers")
     def customers(self, obj: Membership) -> str:
@@ -104,19 +103,30 @@ class MembershipAdmin(ReadOnlyAdmin):
 
     @admin.display(description="staff override")
     def overrides_now(self, obj: Membership) -> str:
-        latest = obj.overrides.first()
-        return str(latest) if latest else "-"
+        latest = obj.overrides.select_related("staff").first()
+        if latest is None:
+            return "-"
+        return sentence(
+            f"{latest.get_kind_display()} by {latest.staff or 'a deleted user'} on "
+            f"{when(latest.at)}: {latest.reason}"
+        )
 
     def has_override_permission(self, request) -> bool:
         return request.user.has_perm(permission(Membership, "change"))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        membership = self.get_object(request, object_id)
         context = {**(extra_context or {}), "can_override": self.has_override_permission(request)}
+        if membership is not None:
+            context["history"] = history(membership)
         return super().change_view(request, object_id, form_url, context)
 
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
+            path("people/", view(self.people_view), name="bootwebhooks_people"),
+            path("person/<int:user_id>/", view(self.person_view), name="bootwebhooks_person_user"),
+            path("payer/<str:customer_id>/", view(self.payer_view), name="bootwebhooks_person"),
             path(
                 "<int:pk>/override/<str:kind>/",
                 view(self.override_view),
@@ -140,21 +150,23 @@ class MembershipAdmin(ReadOnlyAdmin):
                 membership.user, kind, staff=request.user, reason=reason, until=until, plan=plan
             )
             membership.refresh_from_db()
-            self.log_change(request, membership, f"Staff {kind}: {reason}")
+            self.log_change(request, membership, sentence(f"Staff {kind}: {reason}"))
             self.message_user(
                 request,
-                f"{membership.user}: now {membership.status} until "
-                f"{membership.access_until or 'forever'}",
+                sentence(
+                    f"Membership of {membership.user}: now {membership.status}, access until "
+                    f"{when(membership.access_until, 'no end')}"
+                ),
                 messages.SUCCESS,
             )
-            url = reverse(admin_urlname(Membership._meta, "change"), args=[membership.pk])
-            return HttpResponseRedirect(url)
+            return HttpResponseRedirect(_person_url(membership.user_id))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "membership": membership,
             "kind": kind,
             "form": form,
+            "cancel_url": _person_url(membership.user_id),
             "title": f"{StaffOverride.Kind(kind).label.capitalize()}: {membership.user}",
         }
         return TemplateResponse(request, self.template("override"), context)
@@ -166,3 +178,105 @@ class MembershipAdmin(ReadOnlyAdmin):
             return data["until"]
         start = max(membership.access_until or timezone.now(), timezone.now())
         return start + timedelta(days=data.get("days") or 0)
+
+    # --- people: one page per person, found by a partial email, name or Stripe id ---------
+    def people_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        term = request.GET.get("q", "").strip()
+        found = find_people(term) if term else ([], [])
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "term": term,
+            "users": found[0],
+            "payers": found[1],
+            "limit": PEOPLE_LIMIT,
+            "title": "Find a person",
+        }
+        return TemplateResponse(request, "admin/bootwebhooks_memberships/people.html", context)
+
+    def person_view(self, request: HttpRequest, user_id: int) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        user = get_object_or_404(get_user_model(), pk=user_id)
+        return self._person_page(request, people.for_user(user))
+
+    def payer_view(self, request: HttpRequest, customer_id: str) -> HttpResponse:
+        """The person behind a Stripe customer: its user's page, or the unmatched payer's."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        customer = StripeCustomer.objects.filter(customer_id=customer_id).first()
+        if customer is None:  # never recorded: show what the search finds for the id
+            return HttpResponseRedirect(reverse("admin:bootwebhooks_people") + f"?q={customer_id}")
+        if customer.user_id is not None:
+            return HttpResponseRedirect(_person_url(customer.user_id))
+        return self._person_page(request, people.for_customer(customer))
+
+    def _person_page(self, request: HttpRequest, person: people.Person) -> HttpResponse:
+        link_allowed = request.user.has_perm(permission(Membership, "change"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "person": person,
+            "reason": people.why(person),
+            "timeline": timeline(person),
+            "can_override": self.has_override_permission(request) and person.membership,
+            "can_link": link_allowed,
+            "title": person.name,
+        }
+        return TemplateResponse(request, "admin/bootwebhooks_memberships/person.html", context)
+
+
+PEOPLE_LIMIT = 50
+
+
+def find_people(term: str) -> tuple[list, list[StripeCustomer]]:
+    """Users and unmatched payers a partial, case-insensitive term points to: by email, name
+    or username, or by any Stripe id of theirs (cus_, sub_, in_, ch_, pi_, cs_, evt_)."""
+    ids = customer_ids(term)
+    if term.lower().startswith(("evt_", "cs_")):  # events and Checkout sessions live in events
+        ids |= _event_customers(term)
+    customers = StripeCustomer.objects.filter(customer_id__in=ids)
+    users = matching_users(term) | get_user_model().objects.filter(
+        pk__in=customers.exclude(user=None).values("user_id")
+    )
+    users = list(users.select_related("membership").distinct().order_by("email")[:PEOPLE_LIMIT])
+    payers = StripeCustomer.objects.filter(user=None).filter(
+        Q(customer_id__in=ids) | Q(email__icontains=term)
+    )
+    return users, list(payers.order_by("email")[:PEOPLE_LIMIT])
+
+
+def _event_customers(term: str) -> set[str]:
+    events = WebhookEvent.objects.filter(
+        Q(stripe_id__icontains=term) | Q(object_id__icontains=term)
+    )
+    events = events.exclude(customer_id="")
+    return set(events.values_list("customer_id", flat=True)[:PEOPLE_LIMIT])
+
+
+def history(membership: Membership) -> list[dict]:
+    """The membership's changes, newest first, in words, each with its cause."""
+    changes = membership.changes.select_related("event", "staff").order_by("-at", "-pk")
+    return [
+        {
+            "at": change.at,
+            "what": state_change(change.before, change.after),
+            "cause": change_cause(change),
+        }
+        for change in changes
+    ]
+
+
+def change_cause(change: MembershipChange) -> str:
+    if change.event_id:
+        return format_html("event {} ({})", event_link(change.event), change.event.type)
+    if change.staff_id or change.reason:
+        who = change.staff.get_username() if change.staff else "a deleted user"
+        return format_html("staff member {}: {}", who, change.reason)
+    return "-"
+
+
+def _person_url(user_id: int) -> str:
+    return reverse("admin:bootwebhooks_person_user", args=[user_id])

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox.models import WebhookEvent
+from bootwebhooks.inbox.words import when
 from bootwebhooks.memberships import access
 from bootwebhooks.payments.models import Payment, Subscription, locked_or_created, locked_row
 from bootwebhooks.payments.plans import LIFETIME
@@ -22,7 +23,7 @@ class Membership(models.Model):
         GRACE = access.GRACE, "grace period"
         ENDED = access.ENDED
         SUSPENDED = access.SUSPENDED, "suspended (dispute open)"
-        REVOKED = access.REVOKED, "revoked (refund or dispute lost)"
+        REVOKED = access.REVOKED  # by a refund, a lost dispute or staff: the page says which
 
     GRANTING = frozenset({Status.ACTIVE, Status.TRIALING, Status.GRACE})
 
@@ -37,7 +38,7 @@ class Membership(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
-        return f"{self.user_id} {self.status} {self.plan}"
+        return f"membership of {self.user}"
 
     def grants_access(self, at: datetime) -> bool:
         if self.status not in self.GRANTING:
@@ -192,7 +193,29 @@ class MembershipChange(models.Model):
         ordering = ["at", "pk"]
 
     def __str__(self) -> str:
-        return f"{self.membership_id} {self.before.get('status')} -> {self.after.get('status')}"
+        return self.describe_effect()
+
+    def describe_effect(self) -> str:
+        """`none → active, access until 2 Jan 2027`, in the admin's words."""
+        return f"membership of {self.membership.user}: {state_change(self.before, self.after)}"
+
+
+def state_change(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """What changed between two `Membership.state()`s, in words: `none → active, access
+    until 2 Jan 2027 16:26:05 UTC` or `still active, access until ... (was ...)`."""
+    status, until = after.get("status") or "none", _stamp(after.get("access_until"))
+    was_until = _stamp(before.get("access_until"))
+    # No end means lifetime only while access is granted; otherwise there is nothing to say.
+    end = when(until, "no end") if until or status in Membership.GRANTING else ""
+    if before.get("status") == after.get("status"):
+        text = f"still {status}" + (f", access until {end}" if end else "")
+        return text + (f" (was {when(was_until, 'no end')})" if until != was_until else "")
+    text = f"{before.get('status') or 'none'} → {status}"
+    return text + (f", access until {end}" if end else "")
+
+
+def _stamp(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 class StaffOverride(models.Model):

@@ -6,6 +6,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from bootwebhooks.inbox.words import when
 from bootwebhooks.memberships.models import Membership
 from bootwebhooks.payments import customers
 
@@ -36,8 +37,20 @@ def refresh_linked(sender, *, customer: Any, previous_user_id: int | None, by: A
 
 def refresh_for_event(event: Any, user_ids: set[int]) -> None:
     # In id order, so two events touching the same users lock their memberships alike.
+    notes = getattr(event, "preview_notes", None)  # a retry preview's, see inbox.dispatch
     for user_id in sorted(user_ids):
-        Membership.refresh(user_id, event=event)
+        before = _state(user_id) if notes is not None else None
+        membership = Membership.refresh(user_id, event=event)
+        if notes is not None and membership.state() == before:
+            until = when(membership.access_until, "no end")
+            notes.append(
+                f"membership of {membership.user}: stays {membership.status}, access until {until}"
+            )
+
+
+def _state(user_id: int) -> dict[str, Any] | None:
+    membership = Membership.objects.filter(user_id=user_id).first()
+    return membership.state() if membership else None
 
 
 def override_access(

@@ -36,10 +36,13 @@ class MembershipDetailView(APIView):
     def get(self, request: Request, user_id: int) -> Response:
         user = get_object_or_404(get_user_model(), pk=user_id)
         membership = Membership.objects.filter(user=user).first() or Membership(user=user)
+        # Dates as DRF writes them, like the events API: ISO 8601 ending in `Z`.
+        until = serializers.DateTimeField().to_representation(membership.access_until)
         return Response(
             {
                 "user_id": user.pk,
                 "is_member": membership.grants_access(timezone.now()),
                 **membership.state(),
+                "access_until": until,
             }
         )

@@ -10,12 +10,20 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from bootwebhooks.inbox.admin import ReadOnlyAdmin
+from bootwebhooks.inbox.admin import ReadOnlyAdmin, person_link
 from bootwebhooks.inbox.permissions import permission
+from bootwebhooks.inbox.words import money, when
 from bootwebhooks.payments import plans
 from bootwebhooks.payments.customers import link
 from bootwebhooks.payments.models import Charge, Payment, Price, StripeCustomer, Subscription
 from bootwebhooks.payments.plans import Product
+
+
+class CustomerColumn:
+    @admin.display(description="customer", ordering="customer_id")
+    def person(self, obj: Payment | Subscription) -> str:
+        """The row's Stripe customer, linked to the page of the person behind it."""
+        return person_link(obj.customer_id, "")
 
 
 def event_link(event) -> str:
@@ -44,19 +52,19 @@ def product_display(obj: "Payment | Subscription") -> str:
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(CustomerColumn, ReadOnlyAdmin):
     list_display = [
         "stripe_id",
         "kind",
         "status",
         "amount_display",
-        "customer_id",
+        "person",
         "user",
         "membership_plan",
         "dispute",
-        "period_end",
+        "pays_until",
         "event",
-        "updated_at",
+        "updated",
     ]
     list_filter = [
         NeedsReviewFilter,
@@ -67,7 +75,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         ("updated_at", admin.DateFieldListFilter),
         "period_end",
     ]
-    search_fields = ["=stripe_id", "=customer_id", "=payment_intent_id", "user__email"]
+    search_fields = ["stripe_id", "customer_id", "payment_intent_id", "user__email"]
     list_select_related = ["user", "last_event"]
     ordering = ["-updated_at"]
 
@@ -75,9 +83,17 @@ class PaymentAdmin(ReadOnlyAdmin):
     def membership_plan(self, obj: Payment) -> str:
         return product_display(obj)
 
-    @admin.display(description="amount")
+    @admin.display(description="amount", ordering="amount")
     def amount_display(self, obj: Payment) -> str:
-        return f"{obj.amount / 100:,.2f} {obj.currency.upper()}"
+        return money(obj.amount, obj.currency)
+
+    @admin.display(description="pays until", ordering="period_end")
+    def pays_until(self, obj: Payment) -> str:
+        return when(obj.period_end)
+
+    @admin.display(description="updated", ordering="updated_at")
+    def updated(self, obj: Payment) -> str:
+        return when(obj.updated_at)
 
     @admin.display(description="last event")
     def event(self, obj: Payment) -> str:
@@ -85,24 +101,28 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(ReadOnlyAdmin):
+class SubscriptionAdmin(CustomerColumn, ReadOnlyAdmin):
     list_display = [
         "subscription_id",
         "status",
         "membership_plan",
-        "customer_id",
+        "person",
         "user",
-        "current_period_end",
+        "period_end",
         "cancel_at_period_end",
         "event",
     ]
     list_filter = ["status", "plan", "product", "cancel_at_period_end"]
-    search_fields = ["=subscription_id", "=customer_id", "user__email"]
+    search_fields = ["subscription_id", "customer_id", "user__email"]
     list_select_related = ["user", "last_event"]
 
     @admin.display(description="plan", ordering="plan")
     def membership_plan(self, obj: Subscription) -> str:
         return product_display(obj)
+
+    @admin.display(description="current period end", ordering="current_period_end")
+    def period_end(self, obj: Subscription) -> str:
+        return when(obj.current_period_end)
 
     @admin.display(description="last event")
     def event(self, obj: Subscription) -> str:
@@ -120,7 +140,7 @@ class ChargeAdmin(ReadOnlyAdmin):
         "dispute_status",
     ]
     list_filter = ["refunded", "dispute"]
-    search_fields = ["=charge_id", "=customer_id", "=payment_intent_id"]
+    search_fields = ["charge_id", "customer_id", "payment_intent_id"]
 
 
 @admin.register(Price)
@@ -176,14 +196,18 @@ class LinkForm(forms.Form):
 
 @admin.register(StripeCustomer)
 class StripeCustomerAdmin(ReadOnlyAdmin):
-    list_display = ["customer_id", "email", "user", "unmatched", "linked_at", "linked_by"]
+    list_display = ["customer_id", "email", "user", "unmatched", "linked", "linked_by"]
     list_filter = [UnmatchedFilter]
-    search_fields = ["=customer_id", "email", "user__email", "user__username"]
+    search_fields = ["customer_id", "email", "user__email", "user__username"]
     list_select_related = ["user", "linked_by"]
 
     def get_queryset(self, request):
         waiting = Payment.objects.filter(customer_id=OuterRef("customer_id"), user__isnull=True)
         return super().get_queryset(request).annotate(has_unmatched=Exists(waiting))
+
+    @admin.display(description="linked", ordering="linked_at")
+    def linked(self, obj: StripeCustomer) -> str:
+        return when(obj.linked_at)
 
     @admin.display(boolean=True, description="unmatched payments")
     def unmatched(self, obj: StripeCustomer) -> bool:
@@ -194,6 +218,9 @@ class StripeCustomerAdmin(ReadOnlyAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         context = {**(extra_context or {}), "can_link": self.has_link_permission(request)}
+        customer = self.get_object(request, object_id)
+        if customer is not None:
+            context["payments"] = _payments_of(customer)
         return super().change_view(request, object_id, form_url, context)
 
     def get_urls(self):
@@ -215,19 +242,28 @@ class StripeCustomerAdmin(ReadOnlyAdmin):
             self.log_change(request, customer, f"Linked to {user}: {reason}")
             self.message_user(
                 request,
-                f"{customer.customer_id} linked to {user}; their facts are theirs now.",
+                f"Stripe customer {customer.customer_id} linked to {user}; their facts are "
+                "theirs now.",
                 messages.SUCCESS,
             )
-            return HttpResponseRedirect(
-                reverse(admin_urlname(StripeCustomer._meta, "change"), args=[customer.pk])
-            )
-        payments = Payment.objects.filter(customer_id=customer.customer_id).order_by("-pk")[:50]
+            return HttpResponseRedirect(_change_url(customer))
+        payments = _payments_of(customer)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "customer": customer,
             "payments": payments,
             "form": form,
+            "cancel_url": _change_url(customer),
             "title": f"Link {customer.customer_id} to a user",
         }
         return TemplateResponse(request, self.template("link"), context)
+
+
+def _change_url(customer: StripeCustomer) -> str:
+    return reverse(admin_urlname(StripeCustomer._meta, "change"), args=[customer.pk])
+
+
+def _payments_of(customer: StripeCustomer) -> list[Payment]:
+    payments = Payment.objects.filter(customer_id=customer.customer_id).select_related("user")
+    return list(payments.order_by("-pk")[:50])

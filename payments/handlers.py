@@ -50,13 +50,14 @@ def _checkout_payment(
     payment = Payment.locked(payment_intent or session["id"], Payment.Kind.ONE_OFF)
     _own(payment, event.customer_id, user)
     payment.payment_intent_id = payment_intent or payment.payment_intent_id
-    payment.amount = session.get("amount_total") or payment.amount
-    payment.currency = session.get("currency") or payment.currency
-    payment.plan, payment.product = _checkout_product(session, metadata)
-    payment.period_start = shapes.timestamp(session.get("created"))
-    if payment.period_start:
-        payment.period_end = plans.one_off_period_end(payment.plan, payment.period_start)
     changed = payment.apply_outcome(paid=paid, failed=event.type.endswith("async_payment_failed"))
+    if changed is not None:  # an older snapshot (a failure after the payment) changes nothing
+        payment.amount = session.get("amount_total") or payment.amount
+        payment.currency = session.get("currency") or payment.currency
+        payment.plan, payment.product = _checkout_product(session, metadata)
+        payment.period_start = shapes.timestamp(session.get("created"))
+        if payment.period_start:
+            payment.period_end = plans.one_off_period_end(payment.plan, payment.period_start)
     payment.settle(event, changed=bool(changed))
     return SUPERSEDED if changed is None else None
 
@@ -98,26 +99,28 @@ def record_invoice(event: WebhookEvent) -> Attempt.Outcome | None:
     price_ids, product_ids = catalogue.invoice_prices(invoice, event)
     payment = Payment.locked(invoice["id"], Payment.Kind.INVOICE)
     _own(payment, event.customer_id, user)
+    # Links only ever get filled in, whatever the snapshot's age.
     payment.subscription_id = shapes.invoice_subscription(invoice, version) or (
         payment.subscription_id
     )
     payment.payment_intent_id = shapes.invoice_payment_intent(invoice, version) or (
         payment.payment_intent_id
     )
-    payment.amount = invoice.get("amount_due") or payment.amount
-    payment.currency = invoice.get("currency") or payment.currency
-    payment.price_ids = price_ids or payment.price_ids
-    payment.plan, payment.product = catalogue.resolve_prices(
-        payment.price_ids, product_ids if price_ids else [], metadata
-    )
-    payment.period_start, payment.period_end = shapes.invoice_period(invoice)
-    if not payment.subscription_id and payment.period_start:
-        # A one-off invoice's lines have no service period: the plan says what it buys.
-        payment.period_end = plans.one_off_period_end(payment.plan, payment.period_start)
     changed = payment.apply_outcome(
         paid=shapes.invoice_is_paid(invoice, version),
         failed=event.type == "invoice.payment_failed",
     )
+    if changed is not None:  # an older snapshot (a failure after the payment) changes nothing
+        payment.amount = invoice.get("amount_due") or payment.amount
+        payment.currency = invoice.get("currency") or payment.currency
+        payment.price_ids = price_ids or payment.price_ids
+        payment.plan, payment.product = catalogue.resolve_prices(
+            payment.price_ids, product_ids if price_ids else [], metadata
+        )
+        payment.period_start, payment.period_end = shapes.invoice_period(invoice)
+        if not payment.subscription_id and payment.period_start:
+            # A one-off invoice's lines have no service period: the plan says what it buys.
+            payment.period_end = plans.one_off_period_end(payment.plan, payment.period_start)
     payment.settle(event, changed=bool(changed))
     catalogue.flag_unknown(payment)
     return SUPERSEDED if changed is None else None

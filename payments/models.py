@@ -20,6 +20,7 @@ from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from bootwebhooks.inbox.models import WebhookEvent
+from bootwebhooks.inbox.words import day, money, span
 from bootwebhooks.payments.plans import Product
 
 TERMINAL_SUBSCRIPTION_STATUSES = frozenset({"canceled", "incomplete_expired"})
@@ -194,6 +195,13 @@ class Subscription(models.Model):
     def __str__(self) -> str:
         return f"{self.subscription_id} {self.status or 'checkout'}"
 
+    def describe_effect(self) -> str:
+        state = self.status or "paid at Checkout, not yet seen"
+        until = (
+            f", current period to {day(self.current_period_end)}" if self.current_period_end else ""
+        )
+        return f"subscription {self.subscription_id} for {_owner(self)}: {state}{until}"
+
     @classmethod
     def locked(cls, subscription_id: str) -> "Subscription":
         return locked_row(cls, subscription_id=subscription_id)
@@ -308,6 +316,15 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stripe_id} {self.status}"
+
+    def describe_effect(self) -> str:
+        period = ""
+        if self.period_end:
+            period = f" for {span(self.period_start, self.period_end)}"
+        return (
+            f"a {money(self.amount, self.currency)} {self.get_kind_display().lower()} payment "
+            f"{self.stripe_id} for {_owner(self)}: {self.get_status_display().lower()}{period}"
+        )
 
     @classmethod
     def needing_review(cls) -> models.QuerySet["Payment"]:
@@ -424,6 +441,20 @@ class Charge(models.Model):
 
     def __str__(self) -> str:
         return self.charge_id
+
+    def describe_effect(self) -> str:
+        facts = []
+        if self.amount_refunded:
+            facts.append("refunded in full" if self.refunded else "partly refunded")
+        if self.dispute:
+            facts.append(f"dispute {self.get_dispute_display().lower()}")
+        if facts and not self.payments().exists():
+            # Since basil a charge names no invoice: invoice_payment.paid ties them later.
+            facts.append(
+                "not tied to any payment yet, so no access changes until Stripe's "
+                "invoice_payment.paid names its invoice"
+            )
+        return f"charge {self.charge_id}: " + (", ".join(facts) or "no refund or dispute")
 
     @classmethod
     def locked(cls, charge_id: str) -> "Charge":
@@ -546,3 +577,9 @@ class Price(models.Model):
 
 def _text(value: Any, limit: int) -> str:
     return value[:limit] if isinstance(value, str) else ""
+
+
+def _owner(row: Payment | Subscription) -> str:
+    if row.user is not None:
+        return row.user.get_username()
+    return f"nobody yet (customer {row.customer_id or 'unknown'}, unmatched)"

@@ -165,15 +165,31 @@ class Preview:
     outcome: str
     error: str
     writes: dict[str, Counter] = field(default_factory=dict)  # table -> {"insert": 2, ...}
-    effects: list[str] = field(default_factory=list)  # rows that point back to the event
+    effects: list[str] = field(default_factory=list)  # in words, one per row it would change
 
-    def describe(self) -> str:
-        tables = ", ".join(
+    @property
+    def headline(self) -> str:
+        return f"Would be {self.outcome}" + (f": {self.error}" if self.error else "")
+
+    def tables(self) -> str:
+        """The database writes, for operators: `table insert 1/update 2, ...`."""
+        return ", ".join(
             f"{table} " + "/".join(f"{op} {n}" for op, n in sorted(ops.items()))
             for table, ops in sorted(self.writes.items())
         )
+
+    def describe(self) -> str:
         text = f"would be {self.outcome}" + (f" ({self.error})" if self.error else "")
-        return f"{text}; writes: {tables or 'none'}" + "".join(f"\n  {e}" for e in self.effects)
+        return f"{text}; writes: {self.tables() or 'none'}" + "".join(
+            f"\n  {e}" for e in self.effects
+        )
+
+
+def effect_words(obj: models.Model) -> str:
+    """What a row pointing back to an event says it records, in words (its model's
+    `describe_effect()`), else its kind and name."""
+    describe = getattr(obj, "describe_effect", None)
+    return describe() if callable(describe) else f"{obj._meta.verbose_name}: {obj}"
 
 
 class _RollBack(Exception):
@@ -204,9 +220,13 @@ def preview(event_pk: int) -> Preview:
     try:
         with transaction.atomic():
             event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
+            # Handlers may add words about what a run leaves as it was ("access stays until
+            # ..."), which no row records; only a preview sets the list, so a real run pays
+            # nothing for it.
+            event.preview_notes = []
             with connection.execute_wrapper(observe):
                 outcome, error, _ = _run_handlers(event)
-            effects = [f"{obj._meta.verbose_name}: {obj}" for obj in caused_by(event)]
+            effects = [effect_words(obj) for obj in caused_by(event)] + event.preview_notes
             result = Preview(outcome, error, dict(writes), effects)
             raise _RollBack
     except _RollBack:

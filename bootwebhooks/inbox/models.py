@@ -92,9 +92,16 @@ class WebhookEvent(models.Model):
 
     @classmethod
     def resolve(
-        cls, pk: int, outcome: "Attempt.Outcome", *, user: Any, note: str
+        cls,
+        pk: int,
+        outcome: "Attempt.Outcome",
+        *,
+        user: Any,
+        note: str,
+        trigger: str = "staff",
     ) -> "WebhookEvent":
-        """Staff decide an event's outcome without running handlers (mark processed/ignored).
+        """Staff decide an event's outcome without running handlers (mark processed/ignored),
+        in the admin or (`trigger="command"`) with mark_webhook_events.
 
         Under the same row lock as dispatch, and recorded as an attempt with the staff user and
         the required note.
@@ -116,7 +123,7 @@ class WebhookEvent(models.Model):
             event.save(update_fields=["status", "processed_at", "attempt_count", "ignored_reason"])
             Attempt.objects.create(
                 event=event,
-                trigger=Attempt.Trigger.STAFF,
+                trigger=trigger,
                 user=user,
                 started_at=now,
                 finished_at=now,

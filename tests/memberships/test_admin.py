@@ -1,6 +1,5 @@
 """The support admin for memberships, payments and unmatched customers."""
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -54,7 +53,7 @@ def test_the_history_links_each_change_to_its_event(client, member):
     page = client.get(f"{MEMBERSHIPS}{member.pk}/change/").content.decode()
     event = WebhookEvent.objects.get(type="invoice.paid")
     assert f"/admin/bootwebhooks_inbox/webhookevent/{event.pk}/change/" in page
-    assert "none → active" in page
+    assert "none → active" in page and "invoice.paid" in page
     assert "grant-membership" not in page  # Support may look, not change
 
 
@@ -64,7 +63,7 @@ def test_the_event_page_links_the_payment_and_change_it_caused(client, member):
     page = client.get(f"/admin/bootwebhooks_inbox/webhookevent/{event.pk}/change/").content.decode()
     payment = Payment.objects.get()
     assert f"/admin/bootwebhooks_payments/payment/{payment.pk}/change/" in page
-    assert re.search(r"Membership change: \d+ none -&gt; active", page)
+    assert "membership of ada: none → active, access until" in page
 
 
 def test_support_cannot_grant_or_revoke(client, member):
@@ -128,13 +127,17 @@ def test_billing_links_an_unmatched_customer_and_the_grant_applies(client, djang
     client.force_login(staff("sam", SUPPORT))
     assert CUSTOMER in client.get(CUSTOMERS, {"unmatched": "yes"}).content.decode()
     assert "Unmatched customers" in client.get("/admin/").content.decode()
+    page = client.get(f"{CUSTOMERS}{customer.pk}/change/").content.decode()
+    assert f"invoice payment {payment.stripe_id} for nobody yet" in page and "15.00 EUR" in page
     assert client.post(f"{CUSTOMERS}{customer.pk}/link/").status_code == 403
 
     ada = django_user_model.objects.create_user("ada2", "someone-else@example.com")
     client.force_login(staff("bea", BILLING))
     page = client.post(f"{CUSTOMERS}{customer.pk}/link/", {"user": "nobody", "reason": "x"})
     assert "No single user" in page.content.decode()
-    client.post(f"{CUSTOMERS}{customer.pk}/link/", {"user": "ada2", "reason": "same person"})
+    client.post(
+        f"{CUSTOMERS}{customer.pk}/link/", {"user": "ada2", "reason": "same person"}, follow=True
+    )
 
     payment.refresh_from_db()
     assert payment.user == ada

@@ -5,6 +5,7 @@ from django.contrib.auth.models import Permission
 from rest_framework.authtoken.models import Token
 
 from bootwebhooks.memberships.models import Membership
+from tests.webhooks import make_event, post_event
 
 pytestmark = pytest.mark.django_db
 
@@ -89,3 +90,19 @@ def test_a_staff_session_with_the_permission_works(client, student, reader):
     client.force_login(reader)
 
     assert get(client, student.pk).status_code == 200
+
+
+def test_its_dates_are_iso_8601_with_z_like_the_events_api(client, student, reader, admin_user):
+    """One date format across the API: what DRF writes for the events API's dates."""
+    until = datetime(2027, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    Membership.objects.create(user=student, status="active", plan="monthly", access_until=until)
+    client.force_login(admin_user)
+    stored = make_event()
+    post_event(client, stored)
+    event = client.get(f"/api/events/{stored['id']}/", secure=True).json()
+
+    body = client.get(url(student.pk), secure=True).json()
+
+    assert body["access_until"] == "2027-01-02T03:04:05.678901Z"
+    for value in (body["access_until"], event["stripe_created"], event["received_at"]):
+        assert value.endswith("Z") and "+00:00" not in value

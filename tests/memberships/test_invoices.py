@@ -5,7 +5,7 @@ import pytest
 from bootwebhooks.memberships import is_member
 from bootwebhooks.memberships.models import MembershipChange
 from bootwebhooks.payments.models import Payment
-from tests.stripe_events import MID_P1, P1_END, P2_END, deliver, membership_of
+from tests.stripe_events import MID_P1, P1_END, P2_END, deliver, load_event, membership_of
 
 pytestmark = pytest.mark.django_db
 
@@ -81,3 +81,26 @@ def test_a_failure_reported_after_the_payment_is_superseded(client, student):
 
     assert answer["status"] == "superseded"
     assert Payment.objects.get(stripe_id="in_1TxInv0Acme0000002").status == "succeeded"
+
+
+def test_a_late_failure_with_another_period_changes_nothing_and_is_superseded(client, student):
+    """Found by redelivering a failed payment for an invoice already paid, with a new period:
+    the event was stored `superseded` yet had moved the payment's period, and so the end of
+    access, and the history named it as the cause. Stripe's invoice status transitions
+    (docs.stripe.com/invoicing/integration/workflow-transitions) lead out of `open` only:
+    `paid` is final, so a failure reported after the payment is an older snapshot and none
+    of it applies, not its period either."""
+    deliver(client, "invoice_paid__renewal")
+    before = membership_of(student).access_until
+    late = load_event("invoice_payment_failed", id="evt_1TxLateFailure0000001")
+    late["data"]["object"]["lines"]["data"][0]["period"] = {
+        "start": int(P2_END.timestamp()),
+        "end": int((P2_END + timedelta(days=31)).timestamp()),
+    }
+
+    answer = deliver(client, late)
+
+    assert answer["status"] == "superseded"
+    assert membership_of(student).access_until == before == P2_END
+    assert Payment.objects.get(stripe_id="in_1TxInv0Acme0000002").period_end == P2_END
+    assert not MembershipChange.objects.filter(event__stripe_id=late["id"]).exists()
