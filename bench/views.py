@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from bench.models import NaiveEvent
 from bootwebhooks.inbox.exceptions import WebhookRejected
-from bootwebhooks.inbox.ingest import check_signature
+from bootwebhooks.inbox.ingest import Delivery
 from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.inbox.views import StripeWebhookView, answer
 
@@ -80,7 +80,7 @@ def one_round_trip(request: HttpRequest) -> HttpResponse:
     """
     body = request.body
     try:
-        check_signature(body, request.headers.get("Stripe-Signature"))
+        Delivery.verify(body, request.headers)
     except WebhookRejected:
         return HttpResponse(status=400)
     found = WebhookEvent.count_delivery(json.loads(body)["id"])

@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from bootwebhooks.inbox.admin import ReadOnlyAdmin
 from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.inbox.permissions import permission
+from bootwebhooks.inbox.users import email_field, email_of, parse_pk, search_fields
 from bootwebhooks.inbox.words import sentence, when
 from bootwebhooks.memberships import person as people
 from bootwebhooks.memberships.models import (
@@ -56,12 +57,11 @@ class MembershipAdmin(ReadOnlyAdmin):
     list_display = ["person", "email", "status", "plan_words", "until", "cancel_at_period_end"]
     list_filter = ["status", "plan", "cancel_at_period_end"]
     search_fields = [
-        "user__email",
-        "user__username",
+        *search_fields("user"),
         "=subscription_id",
-        "=user__stripe_customers__customer_id",
+        "=user__bootwebhooks_stripe_customers__customer_id",
     ]
-    search_help_text = "Part of an email or username, a subscription id or a Stripe customer id."
+    search_help_text = "Part of an email or login name, a subscription id or a Stripe customer id."
     list_select_related = ["user"]
     readonly_fields = [
         "user",
@@ -75,14 +75,14 @@ class MembershipAdmin(ReadOnlyAdmin):
         "overrides_now",
     ]
 
-    @admin.display(description="person", ordering="user__username")
+    @admin.display(description="person", ordering="user")
     def person(self, obj: Membership) -> str:
         url = reverse("admin:bootwebhooks_person_user", args=[obj.user_id])
         return format_html('<a href="{}">{}</a>', url, obj.user)
 
-    @admin.display(ordering="user__email")
+    @admin.display(ordering=f"user__{email_field()}")
     def email(self, obj: Membership) -> str:
-        return obj.user.email
+        return email_of(obj.user)
 
     @admin.display(description="plan", ordering="plan")
     def plan_words(self, obj: Membership) -> str:
@@ -98,7 +98,7 @@ class MembershipAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Stripe customers")
     def customers(self, obj: Membership) -> str:
-        ids = obj.user.stripe_customers.values_list("customer_id", flat=True)
+        ids = obj.user.bootwebhooks_stripe_customers.values_list("customer_id", flat=True)
         return ", ".join(ids) or "-"
 
     @admin.display(description="staff override")
@@ -125,7 +125,7 @@ class MembershipAdmin(ReadOnlyAdmin):
         view = self.admin_site.admin_view
         return [
             path("people/", view(self.people_view), name="bootwebhooks_people"),
-            path("person/<int:user_id>/", view(self.person_view), name="bootwebhooks_person_user"),
+            path("person/<str:user_id>/", view(self.person_view), name="bootwebhooks_person_user"),
             path("payer/<str:customer_id>/", view(self.payer_view), name="bootwebhooks_person"),
             path(
                 "<int:pk>/override/<str:kind>/",
@@ -196,10 +196,13 @@ class MembershipAdmin(ReadOnlyAdmin):
         }
         return TemplateResponse(request, "admin/bootwebhooks_memberships/people.html", context)
 
-    def person_view(self, request: HttpRequest, user_id: int) -> HttpResponse:
+    def person_view(self, request: HttpRequest, user_id: str) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        user = get_object_or_404(get_user_model(), pk=user_id)
+        pk = parse_pk(user_id)  # any primary key type: an int, a UUID...
+        if pk is None:
+            raise Http404("No such user.")
+        user = get_object_or_404(get_user_model(), pk=pk)
         return self._person_page(request, people.for_user(user))
 
     def payer_view(self, request: HttpRequest, customer_id: str) -> HttpResponse:

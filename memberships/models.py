@@ -7,8 +7,10 @@ from django.utils import timezone
 
 from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox.models import WebhookEvent
+from bootwebhooks.inbox.signals import send_on_commit
 from bootwebhooks.inbox.words import when
 from bootwebhooks.memberships import access
+from bootwebhooks.memberships.signals import membership_changed
 from bootwebhooks.payments.models import Payment, Subscription, locked_or_created, locked_row
 from bootwebhooks.payments.plans import LIFETIME
 
@@ -28,7 +30,9 @@ class Membership(models.Model):
     GRANTING = frozenset({Status.ACTIVE, Status.TRIALING, Status.GRACE})
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="bootwebhooks_membership",
     )
     status = models.CharField(max_length=16, choices=Status, default=Status.NONE)
     plan = models.CharField(max_length=32, blank=True)
@@ -146,6 +150,8 @@ class Membership(models.Model):
         self, derived: access.Access, *, event: WebhookEvent | None, staff: Any, reason: str
     ) -> bool:
         before = self.state()
+        now = timezone.now()
+        was_member = self.grants_access(now)
         self.status, self.plan = derived.status, derived.plan
         self.access_until = derived.access_until
         self.subscription_id = derived.subscription_id
@@ -154,12 +160,26 @@ class Membership(models.Model):
         if before == after:
             return False
         self.save()
-        self.changes.create(
+        change = self.changes.create(
             before=before,
             after=after,
             event=event,
             staff=staff,
             reason=reason or (event.type if event else ""),
+        )
+        send_on_commit(
+            membership_changed,
+            Membership,
+            user=self.user,
+            membership=self,
+            change=change,
+            before=before,
+            after=after,
+            was_member=was_member,
+            is_member=self.grants_access(now),
+            cause="staff" if staff is not None else "event",
+            event=event,
+            staff=staff,
         )
         return True
 

@@ -17,8 +17,8 @@ import stripe
 from django.contrib.auth.models import AbstractBaseUser
 
 from bootwebhooks.conf import app_settings
-from bootwebhooks.inbox.ingest import ingest, parse_event
-from bootwebhooks.inbox.models import Attempt, WebhookEvent
+from bootwebhooks.inbox.ingest import ingest_batch, parse_event
+from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.memberships.models import Membership
 from bootwebhooks.payments import shapes
 from bootwebhooks.payments.models import StripeCustomer, Subscription
@@ -81,12 +81,8 @@ def apply(subscription: dict[str, Any]) -> str:
         "type": "customer.subscription.updated",
         "request": {"id": None, "idempotency_key": None},
     }
-    receipt = ingest(
-        parse_event(json.dumps(event)),
-        source=WebhookEvent.Source.COMMAND,
-        trigger=Attempt.Trigger.COMMAND,
-    )
-    return receipt.status
+    [receipt] = ingest_batch([parse_event(json.dumps(event))], source=WebhookEvent.Source.COMMAND)
+    return receipt.status if receipt else "already stored"
 
 
 def mirror(customer_id: str, subs: list[dict[str, Any]]) -> None:

@@ -2,8 +2,8 @@ from django.urls import path
 
 from bootwebhooks.memberships import views
 
-app_name = "memberships"
+app_name = "bootwebhooks_memberships"
 
 urlpatterns = [
-    path("api/memberships/<int:user_id>/", views.MembershipDetailView.as_view(), name="detail"),
+    path("api/memberships/<str:user_id>/", views.MembershipDetailView.as_view(), name="detail"),
 ]

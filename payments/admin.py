@@ -1,7 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.templatetags.admin_urls import admin_urlname
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -12,6 +11,7 @@ from django.utils.html import format_html
 
 from bootwebhooks.inbox.admin import ReadOnlyAdmin, person_link
 from bootwebhooks.inbox.permissions import permission
+from bootwebhooks.inbox.users import find_user, search_fields
 from bootwebhooks.inbox.words import money, when
 from bootwebhooks.payments import plans
 from bootwebhooks.payments.customers import link
@@ -75,7 +75,7 @@ class PaymentAdmin(CustomerColumn, ReadOnlyAdmin):
         ("updated_at", admin.DateFieldListFilter),
         "period_end",
     ]
-    search_fields = ["stripe_id", "customer_id", "payment_intent_id", "user__email"]
+    search_fields = ["stripe_id", "customer_id", "payment_intent_id", *search_fields("user")]
     list_select_related = ["user", "last_event"]
     ordering = ["-updated_at"]
 
@@ -113,7 +113,7 @@ class SubscriptionAdmin(CustomerColumn, ReadOnlyAdmin):
         "event",
     ]
     list_filter = ["status", "plan", "product", "cancel_at_period_end"]
-    search_fields = ["subscription_id", "customer_id", "user__email"]
+    search_fields = ["subscription_id", "customer_id", *search_fields("user")]
     list_select_related = ["user", "last_event"]
 
     @admin.display(description="plan", ordering="plan")
@@ -180,25 +180,21 @@ class UnmatchedFilter(admin.SimpleListFilter):
 
 
 class LinkForm(forms.Form):
-    user = forms.CharField(label="User (username or email)")
+    user = forms.CharField(label="User (login name, email or id)")
     reason = forms.CharField(label="Reason", widget=forms.TextInput(attrs={"size": 60}))
 
     def clean_user(self):
-        User = get_user_model()
-        value = self.cleaned_data["user"].strip()
-        found = User.objects.filter(**{User.USERNAME_FIELD: value}) | User.objects.filter(
-            email__iexact=value
-        )
-        if found.count() != 1:
-            raise forms.ValidationError("No single user has that username or email.")
-        return found.get()
+        found = find_user(self.cleaned_data["user"])
+        if found is None:
+            raise forms.ValidationError("No single user has that login name, email or id.")
+        return found
 
 
 @admin.register(StripeCustomer)
 class StripeCustomerAdmin(ReadOnlyAdmin):
     list_display = ["customer_id", "email", "user", "unmatched", "linked", "linked_by"]
     list_filter = [UnmatchedFilter]
-    search_fields = ["customer_id", "email", "user__email", "user__username"]
+    search_fields = ["customer_id", "email", *search_fields("user")]
     list_select_related = ["user", "linked_by"]
 
     def get_queryset(self, request):

@@ -10,6 +10,7 @@ from django.utils.module_loading import import_string
 
 from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox.models import WebhookEvent
+from bootwebhooks.inbox.users import email_field, parse_pk
 from bootwebhooks.payments.models import Payment, StripeCustomer, Subscription
 from bootwebhooks.payments.signals import customer_linked
 
@@ -24,7 +25,7 @@ def resolve_user(
     """The user, in this order: Checkout's `client_reference_id`, `metadata.user_id`, the user
     the customer is already linked to, then the one user with the customer's email."""
     User = get_user_model()
-    claimed = [_pk(value) for value in (client_reference_id, (metadata or {}).get("user_id"))]
+    claimed = [parse_pk(value) for value in (client_reference_id, (metadata or {}).get("user_id"))]
     if wanted := [pk for pk in claimed if pk is not None]:
         found = User.objects.in_bulk(wanted)  # both clues in one query, taken in that order
         if user := next((found[pk] for pk in wanted if pk in found), None):
@@ -51,7 +52,7 @@ def user_by_email(email: str) -> AbstractBaseUser | None:
         return get_user_model().objects.get(pk=user_ids[0]) if len(user_ids) == 1 else None
     if mode not in ("verified", "any"):
         return None
-    matches = list(get_user_model().objects.filter(email__iexact=email)[:2])
+    matches = list(get_user_model().objects.filter(**{f"{email_field()}__iexact": email})[:2])
     if len(matches) != 1:
         return None
     if mode == "any":
@@ -97,18 +98,6 @@ def link(customer_id: str, user: Any, by_user: Any) -> StripeCustomer:
             sender=StripeCustomer, customer=customer, previous_user_id=previous, by=by_user
         )
     return customer
-
-
-_MAX_PK = 2**63 - 1
-
-
-def _pk(value: Any) -> int | None:
-    """A user id from a payload clue (anyone can put text in client_reference_id), or None."""
-    text = str(value or "").strip()
-    if isinstance(value, bool) or not (text.isascii() and text.isdecimal()):
-        return None
-    number = int(text)
-    return number if 0 < number <= _MAX_PK else None
 
 
 def users_touched_by(event: WebhookEvent) -> set[int]:

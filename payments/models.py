@@ -102,7 +102,7 @@ class StripeCustomer(models.Model):
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
-        related_name="stripe_customers",
+        related_name="bootwebhooks_stripe_customers",
     )
     email = models.EmailField(blank=True)
     linked_at = models.DateTimeField(null=True, blank=True)
@@ -163,7 +163,7 @@ class Subscription(models.Model):
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
-        related_name="stripe_subscriptions",
+        related_name="bootwebhooks_subscriptions",
     )
     status = models.CharField(
         max_length=32, blank=True, help_text="Empty: known from Checkout only."
@@ -268,7 +268,7 @@ class Payment(models.Model):
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
-        related_name="payments",
+        related_name="bootwebhooks_payments",
         help_text="Empty: unmatched, waiting for staff to link the customer.",
     )
     subscription_id = models.CharField(max_length=255, blank=True, db_index=True)

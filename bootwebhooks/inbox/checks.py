@@ -1,13 +1,22 @@
-"""Start-up checks for the webhook settings.
+"""Start-up checks for the webhook settings and for what the apps need from the host site.
 
 They run with every management command and, through `raise_on_errors()`, when the WSGI
-application loads under gunicorn. An unset secret is an error, never "accept anything".
+application loads under gunicorn. An unset secret is an error, never "accept anything". What
+the apps cannot arrange for themselves in a host site (an HTTPS redirect exemption, SQLite's
+write mode, a tasks backend for queued mode) is reported with the exact lines to add.
 """
 
+import re
+
+from django.apps import apps
+from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import NoReverseMatch, reverse
 
 from bootwebhooks.conf import app_settings
+
+QUEUE_SETTINGS = """TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}"""
 
 
 @checks.register(checks.Tags.security)
@@ -67,7 +76,89 @@ def check_webhook_settings(app_configs=None, **kwargs) -> list[checks.CheckMessa
                 id="inbox.E004",
             )
         )
+    problem = queue_problem() if app_settings.WEBHOOK_PROCESSING == "queued" else ""
+    if problem:
+        messages.append(
+            checks.Error(
+                f"WEBHOOK_PROCESSING is queued, but {problem}.",
+                hint="Install the queue extra (pip install 'bootwebhooks[queue]'), add "
+                f"'django_tasks' and 'django_tasks_db' to INSTALLED_APPS and set {QUEUE_SETTINGS}; "
+                "or leave WEBHOOK_PROCESSING at inline.",
+                id="inbox.E006",
+            )
+        )
     return messages
+
+
+def queue_problem() -> str:
+    """Why queued mode cannot work in this site, or "" when it can: the events must go to
+    django-tasks-db's database queue, which `run_webhook_worker` drains. (django-tasks' own
+    default backend runs a task on the spot, inside the webhook's transaction.)"""
+    try:
+        from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
+        from django_tasks_db import DatabaseBackend
+    except ImportError:
+        return "django-tasks and django-tasks-db are not installed"
+    for app in ("django_tasks", "django_tasks_db"):
+        if not apps.is_installed(app):
+            return f"{app!r} is not in INSTALLED_APPS"
+    try:
+        backend = task_backends[DEFAULT_TASK_BACKEND_ALIAS]
+    except Exception as exc:  # an unknown backend path, bad options: the backend's own words
+        return f"the default tasks backend cannot be loaded ({exc})"
+    if not isinstance(backend, DatabaseBackend):
+        return f"the default tasks backend is {type(backend).__name__}, not a database queue"
+    return ""
+
+
+@checks.register(checks.Tags.security, checks.Tags.urls)
+def check_webhook_not_redirected(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Stripe counts a 3xx as a failed delivery: SECURE_SSL_REDIRECT must spare the webhook."""
+    middleware = "django.middleware.security.SecurityMiddleware"
+    if not (getattr(settings, "SECURE_SSL_REDIRECT", False) and middleware in settings.MIDDLEWARE):
+        return []
+    try:
+        path = reverse("bootwebhooks_inbox:stripe-webhook").lstrip("/")
+    except NoReverseMatch:
+        return []  # not mounted (yet): nothing is redirected
+    exempt = getattr(settings, "SECURE_REDIRECT_EXEMPT", [])
+    # SecurityMiddleware's own test: re.search on the path without its leading slash.
+    if any(re.search(pattern, path) for pattern in exempt):
+        return []
+    pattern = "r" + repr(f"^{re.escape(path.rstrip('/'))}/?$")
+    return [
+        checks.Error(
+            f"SECURE_SSL_REDIRECT redirects the Stripe webhook (/{path}) to https: Stripe "
+            "counts the 301 as a failed delivery.",
+            hint=f"Add {pattern} to SECURE_REDIRECT_EXEMPT (Stripe posts to the https URL "
+            "you give it; the redirect only hits a proxy that forwards plain http).",
+            id="inbox.E007",
+        )
+    ]
+
+
+# Not tagged `database`: Django runs those only when asked to (check --database); this one
+# reads settings only, so `check` and `runserver` report it too.
+@checks.register(checks.Tags.compatibility)
+def check_sqlite_write_mode(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    return sqlite_write_mode(settings.DATABASES)
+
+
+def sqlite_write_mode(databases: dict[str, dict]) -> list[checks.CheckMessage]:
+    """SQLite has no row locks: dispatch relies on BEGIN IMMEDIATE taking the write lock at
+    the start of each transaction, or concurrent duplicates fail with "database is locked"."""
+    return [
+        checks.Warning(
+            f"DATABASES[{alias!r}] is SQLite without transaction_mode IMMEDIATE: concurrent "
+            'deliveries of one event answer 503 ("database is locked") instead of waiting.',
+            hint=f"Add to DATABASES[{alias!r}]: "
+            '"OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20}',
+            id="inbox.W008",
+        )
+        for alias, config in databases.items()
+        if config.get("ENGINE") == "django.db.backends.sqlite3"
+        and str(config.get("OPTIONS", {}).get("transaction_mode", "")).upper() != "IMMEDIATE"
+    ]
 
 
 def raise_on_errors() -> None:

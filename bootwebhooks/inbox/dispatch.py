@@ -13,12 +13,12 @@ from datetime import datetime
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, models, transaction
 from django.utils import timezone
-from psycopg import errors as psycopg_errors
 
-from bootwebhooks.inbox import metrics
+from bootwebhooks.inbox import metrics, signals
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
 from bootwebhooks.inbox.registry import registry
 from bootwebhooks.inbox.scope import NO_HANDLER, refusal
+from bootwebhooks.inbox.signals import send_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -115,19 +115,28 @@ def _record(
         traceback=trace,
         note=note,
     )
+    failed = outcome == Attempt.Outcome.FAILED
+    details = {"error": error} if failed else {}
+    send_on_commit(
+        signals.event_failed if failed else signals.event_processed,
+        WebhookEvent,
+        event=event,
+        type=event.type,
+        outcome=outcome,
+        trigger=trigger,
+        **details,
+    )
 
 
 def is_lock_conflict(exc: BaseException) -> bool:
     """PostgreSQL broke a lock cycle (or a serialisation conflict, or a lock timeout) by
     failing this transaction: nothing is wrong with the event, and running it again works."""
-    return isinstance(exc.__cause__, _LOCK_CONFLICTS) or isinstance(exc, _LOCK_CONFLICTS)
+    return any(getattr(e, "sqlstate", None) in _LOCK_CONFLICTS for e in (exc, exc.__cause__))
 
 
-_LOCK_CONFLICTS = (
-    psycopg_errors.DeadlockDetected,
-    psycopg_errors.SerializationFailure,
-    psycopg_errors.LockNotAvailable,
-)
+# SQLSTATEs (read from psycopg's exception, so psycopg is imported only on PostgreSQL):
+# deadlock_detected, serialization_failure, lock_not_available.
+_LOCK_CONFLICTS = frozenset({"40P01", "40001", "55P03"})
 
 
 class _HandlersFailed(Exception):

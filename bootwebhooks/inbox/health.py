@@ -8,10 +8,9 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from bootwebhooks.conf import app_settings
-from bootwebhooks.inbox.metrics import exposition
+from bootwebhooks.inbox import metrics as counters
 from bootwebhooks.inbox.models import WebhookEvent
 
 
@@ -48,10 +47,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus text format, for a bearer token or an allowed network (settings)."""
+    """Prometheus text format, for a bearer token or an allowed network (settings); 404
+    without prometheus-client (the `metrics` extra)."""
+    if not counters.ENABLED:
+        return HttpResponse("metrics need prometheus-client: pip install 'bootwebhooks[metrics]'\n",
+                            status=404, content_type="text/plain")  # fmt: skip
     if not _may_scrape(request):
         return HttpResponse("forbidden\n", status=403, content_type="text/plain")
-    return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    return HttpResponse(counters.exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
 def _may_scrape(request: HttpRequest) -> bool:

@@ -1,7 +1,13 @@
-"""The one way an event gets in: parse, record once, dispatch.
+"""How events get in: parse, record once, dispatch. Two entry points, one set of rules.
 
-The webhook view, the import and backfill commands and the demo all call `ingest()`, so the
-rules about duplicates and statuses are written here and nowhere else.
+- `deliver(Delivery)`: a webhook delivery, whose signature `Delivery.verify()` checked (the
+  view's authentication class, `send_test_webhook --local`, the demo). A redelivery is counted.
+- `ingest_batch([ParsedEvent])`: imports, backfills and reconciliation. Events already stored
+  are left alone (an import is not a delivery); new ones are stored with one query and, unless
+  told otherwise, dispatched one by one exactly as a delivery's would be.
+
+Both record through `record()`/`_new_event()` and process through `dispatch()`, so the rules
+about duplicates and statuses are written once.
 """
 
 import json
@@ -13,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -97,29 +102,35 @@ def parse_event(body: bytes | str) -> ParsedEvent:
     )
 
 
-def receive(body: bytes, headers: Mapping[str, str]) -> Receipt:
-    """A webhook delivery: verify the signature (no database), then accept it."""
-    check_signature(body, headers.get("Stripe-Signature"))
-    return accept(body, headers)
+@dataclass(frozen=True)
+class Delivery:
+    """A webhook request whose body Stripe signed. Make one with `verify()` (never the
+    constructor): `deliver()` trusts it."""
 
+    body: bytes
+    headers: Mapping[str, str]
 
-def check_signature(body: bytes, header: str | None) -> None:
-    """Raise InvalidSignature unless `header` signs `body` with a configured secret, in time."""
-    verify(body, header, app_settings.STRIPE_WEBHOOK_SECRETS, app_settings.STRIPE_WEBHOOK_TOLERANCE)
-
-
-def accept(body: bytes, headers: Mapping[str, str]) -> Receipt:
-    """A delivery whose signature is verified: parse it, then ingest (or enqueue) it."""
-    parsed = parse_event(body)
-    if app_settings.WEBHOOK_PROCESSING == "queued":
-        receipt = record_and_enqueue(parsed, headers=headers)
-    else:
-        receipt = ingest(
-            parsed,
-            source=WebhookEvent.Source.WEBHOOK,
-            trigger=Attempt.Trigger.WEBHOOK,
-            headers=headers,
+    @classmethod
+    def verify(cls, body: bytes, headers: Mapping[str, str]) -> "Delivery":
+        """Raise InvalidSignature unless Stripe-Signature signs `body` with a configured
+        secret, in time. No database, no JSON: a wrong secret costs an HMAC per secret."""
+        verify(
+            body,
+            headers.get("Stripe-Signature"),
+            app_settings.STRIPE_WEBHOOK_SECRETS,
+            app_settings.STRIPE_WEBHOOK_TOLERANCE,
         )
+        return cls(body, headers)
+
+
+def deliver(delivery: Delivery) -> Receipt:
+    """The one way a webhook delivery gets in: parse it, then record and process it (or, in
+    queued mode, record it with its task)."""
+    parsed = parse_event(delivery.body)
+    if app_settings.WEBHOOK_PROCESSING == "queued":
+        receipt = record_and_enqueue(parsed, headers=delivery.headers)
+    else:
+        receipt = _ingest(parsed, headers=delivery.headers)
     metrics.EVENTS.labels(parsed.type, "duplicate" if receipt.duplicate else receipt.status).inc()
     return receipt
 
@@ -152,16 +163,9 @@ def redact(headers: Mapping[str, str]) -> dict[str, str]:
     return kept
 
 
-def ingest(
-    parsed: ParsedEvent,
-    *,
-    source: WebhookEvent.Source,
-    trigger: Attempt.Trigger,
-    user: AbstractBaseUser | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> Receipt:
-    """Record the event (durably, in its own transaction) and process it unless it is final."""
-    pk, status, created = record(parsed, source=source, headers=headers)
+def _ingest(parsed: ParsedEvent, *, headers: Mapping[str, str]) -> Receipt:
+    """Record the delivery (durably, in its own transaction) and process it unless final."""
+    pk, status, created = record(parsed, source=WebhookEvent.Source.WEBHOOK, headers=headers)
     if status in WebhookEvent.FINAL:
         # A redelivery changes nothing: /metrics counts it; the line is for debugging only.
         logger.log(
@@ -173,20 +177,25 @@ def ingest(
             not created,
         )
         return Receipt(parsed.id, status, duplicate=not created)
-    event = dispatch(pk, trigger=trigger, user=user)
+    event = dispatch(pk, trigger=Attempt.Trigger.WEBHOOK)
     return Receipt(event.stripe_id, event.status)
 
 
-def ingest_missing(
-    batch: list[ParsedEvent], *, source: WebhookEvent.Source, retry_failed: bool = False
+def ingest_batch(
+    batch: list[ParsedEvent],
+    *,
+    source: WebhookEvent.Source,
+    process: bool = True,
+    retry_failed: bool = False,
 ) -> list[Receipt | None]:
-    """For imports: store and process the events we lack, in batch order.
+    """Imports, backfills, reconciliation: store the events we lack, then process them.
 
     Stored ones are left alone (None: an import is not a delivery, so nothing is counted),
     unless they failed and `retry_failed` is set. The new ones are inserted with one query;
-    each is then dispatched on its own, exactly as a webhook's would be.
+    unless `process` is off (a backfill stores first and processes in order later), each is
+    then dispatched on its own, in batch order, exactly as a webhook's would be.
     """
-    stored, new = store_missing(batch, source=source)
+    stored, new = _store_missing(batch, source=source)
     receipts: list[Receipt | None] = []
     for parsed in batch:
         pk, status = stored[parsed.id]
@@ -195,7 +204,7 @@ def ingest_missing(
         elif not (retry_failed and status == WebhookEvent.Status.FAILED):
             receipts.append(None)
             continue
-        if status in WebhookEvent.FINAL:
+        if status in WebhookEvent.FINAL or not process:
             receipts.append(Receipt(parsed.id, status))
             continue
         event = dispatch(pk, trigger=Attempt.Trigger.COMMAND)
@@ -204,7 +213,7 @@ def ingest_missing(
     return receipts
 
 
-def store_missing(
+def _store_missing(
     batch: list[ParsedEvent], *, source: WebhookEvent.Source
 ) -> tuple[dict[str, tuple[int, str]], set[str]]:
     """Insert the events of `batch` not stored yet, with one query; nothing is dispatched.

@@ -1,12 +1,49 @@
 """Prometheus metrics. Counters live in each process; under gunicorn set
 PROMETHEUS_MULTIPROC_DIR (an empty directory per deploy) so /metrics adds up all workers.
-The queue depth is read from the database at scrape time, so it is right across machines."""
+The queue depth is read from the database at scrape time, so it is right across machines.
+
+prometheus-client is the `metrics` extra: without it every metric here counts nothing and
+/metrics answers 404, while the webhook works the same.
+"""
 
 import os
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import REGISTRY, Collector
+try:
+    from prometheus_client import (
+        CollectorRegistry,
+        Counter,
+        Histogram,
+        generate_latest,
+        multiprocess,
+    )
+    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.registry import REGISTRY, Collector
+
+    ENABLED = True
+except ImportError:  # the `metrics` extra is not installed
+    ENABLED = False
+
+
+class Off:
+    """Stands in for a counter or histogram when prometheus-client is not installed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def labels(self, *values: str) -> "Off":
+        return self
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def observe(self, value: float) -> None:
+        pass
+
+
+if not ENABLED:
+    Counter = Histogram = Off  # type: ignore[assignment,misc]
+    Collector = object  # type: ignore[assignment,misc]
 
 EVENTS = Counter(
     "bootwebhooks_events",

@@ -181,7 +181,11 @@ class Attempt(models.Model):
     event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="attempts")
     trigger = models.CharField(max_length=16, choices=Trigger)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="bootwebhooks_attempts",
     )
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()

@@ -1,6 +1,24 @@
+from django.apps import apps
 from django.contrib.auth import get_permission_codename
 from django.db import models
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.permissions import BasePermission, DjangoModelPermissions
+
+
+class TokenIfInstalled(TokenAuthentication):
+    """DRF's token authentication where `rest_framework.authtoken` is installed; elsewhere a
+    token header authenticates nobody (instead of a 500 for a model that is not installed)."""
+
+    def authenticate(self, request):
+        if not apps.is_installed("rest_framework.authtoken"):
+            return None
+        return super().authenticate(request)
+
+
+# The operators' API sets its own authentication, whatever the site's DRF defaults: a token
+# or a staff session. Token first, so an anonymous caller gets 401 (with WWW-Authenticate),
+# not the 403 that SessionAuthentication alone would give.
+API_AUTHENTICATION = [TokenIfInstalled, SessionAuthentication]
 
 
 class CanViewModel(DjangoModelPermissions):

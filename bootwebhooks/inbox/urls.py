@@ -2,7 +2,7 @@ from django.urls import path, re_path
 
 from bootwebhooks.inbox import health, views
 
-app_name = "inbox"
+app_name = "bootwebhooks_inbox"
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),

@@ -1,14 +1,15 @@
 import json
 import logging
 import time
+from collections.abc import Iterator, Mapping
 
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -19,9 +20,15 @@ from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox import metrics
 from bootwebhooks.inbox.dispatch import dispatch
 from bootwebhooks.inbox.exceptions import InvalidSignature, PayloadTooLarge, WebhookRejected
-from bootwebhooks.inbox.ingest import accept, check_signature
+from bootwebhooks.inbox.ingest import Delivery, deliver
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
-from bootwebhooks.inbox.permissions import CanViewModel, has_perm, permission
+from bootwebhooks.inbox.permissions import (
+    API_AUTHENTICATION,
+    CanViewModel,
+    has_perm,
+    permission,
+)
+from bootwebhooks.inbox.schema import OpenApiTypes, extend_schema, inline_serializer
 from bootwebhooks.inbox.serializers import (
     ResolveSerializer,
     RetrySerializer,
@@ -38,16 +45,72 @@ _ERROR = inline_serializer("WebhookError", {"error": serializers.CharField()})
 
 
 class JsonOnly(BaseContentNegotiation):
-    """The webhook answers JSON whatever the Accept header says: Stripe reads only the status,
-    and negotiating cost more than checking a signature."""
+    """The webhook takes whatever Stripe sends to its one parser (the body is checked after
+    the signature) and answers JSON whatever the Accept header says: Stripe reads only the
+    status, and negotiating cost more than checking a signature."""
 
-    def select_parser(self, request, parsers):
-        return None
+    def select_parser(self, request, parsers: list[BaseParser]) -> BaseParser:
+        return parsers[0]
 
     def select_renderer(
         self, request, renderers: list[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
         return renderers[0], renderers[0].media_type
+
+
+class RawBodyParser(BaseParser):
+    """`request.data` is the body's bytes, exactly as signed, never decoded here: the
+    signature is over the raw bytes, and no JSON is parsed before it is verified. A body over
+    WEBHOOK_MAX_BODY_BYTES is refused by its declared length, before it is read."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None) -> bytes:
+        limit = app_settings.WEBHOOK_MAX_BODY_BYTES
+        try:
+            declared = int(parser_context["request"].META.get("CONTENT_LENGTH") or 0)
+        except (KeyError, TypeError, ValueError):
+            declared = 0
+        if declared > limit:
+            raise PayloadTooLarge(f"body is larger than {limit} bytes")
+        body = stream.read(limit + 1)
+        if len(body) > limit:  # a server that does not hold the client to its Content-Length
+            raise PayloadTooLarge(f"body is larger than {limit} bytes")
+        return body
+
+
+class StripeSignatureAuthentication(BaseAuthentication):
+    """The webhook's authentication: the Stripe-Signature header must sign the raw body
+    (from RawBodyParser) with a configured secret, within the tolerance. Authenticates no
+    user; `request.auth` is the verified `Delivery`. Anything but POST is left to the 405."""
+
+    def authenticate(self, request: Request) -> tuple[None, Delivery] | None:
+        if request.method != "POST":
+            return None
+        body = request.data if isinstance(request.data, bytes) else b""  # no body: no bytes
+        return None, Delivery.verify(body, RequestHeaders(request))
+
+
+class RequestHeaders(Mapping[str, str]):
+    """`request.headers`, built only when a delivery is stored: Django builds that mapping
+    from every header, which would cost a rejected delivery as much again as its check."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        if name == "Stripe-Signature":
+            return self.request.META.get("HTTP_STRIPE_SIGNATURE", default)
+        return self.request.headers.get(name, default)
+
+    def __getitem__(self, name: str) -> str:
+        return self.request.headers[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.request.headers)
+
+    def __len__(self) -> int:
+        return len(self.request.headers)
 
 
 class StripeWebhookView(APIView):
@@ -70,26 +133,17 @@ class StripeWebhookView(APIView):
     | any method but POST                                      | 405    | nothing             |
 
     Every 2xx is sent after the event's outcome has committed. Errors are `{"error": ...}`.
+    The size and the signature are checked by DRF's own hooks (the parser, the authentication
+    class) before any JSON is parsed; the rejections come back through `handle_exception`.
     """
 
-    authentication_classes = []
+    authentication_classes = [StripeSignatureAuthentication]
     permission_classes = []
     throttle_classes = []
-    parser_classes = []
+    parser_classes = [RawBodyParser]
     renderer_classes = [JSONRenderer]
     content_negotiation_class = JsonOnly
     http_method_names = ["post"]
-
-    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
-        # The body's size and signature are checked before DRF wraps the request: with a wrong
-        # secret every delivery is a rejection, which should cost little more than the HMAC.
-        if request.method == "POST":
-            try:
-                self.verified_body = read_body(request, app_settings.WEBHOOK_MAX_BODY_BYTES)
-                check_signature(self.verified_body, request.META.get("HTTP_STRIPE_SIGNATURE"))
-            except WebhookRejected as exc:
-                return reject(exc)
-        return super().dispatch(request, *args, **kwargs)
 
     @extend_schema(
         summary="Receive a Stripe event (signed with Stripe-Signature)",
@@ -105,15 +159,17 @@ class StripeWebhookView(APIView):
         auth=[],
     )
     def post(self, request: Request) -> HttpResponse:
-        try:
-            receipt = accept(self.verified_body, request._request.headers)
-        except WebhookRejected as exc:
-            return reject(exc)
-        except (OperationalError, InterfaceError):
-            logger.exception("database unavailable while receiving a Stripe event")
-            return answer({"error": "database unavailable, retry later"}, 503)
+        receipt = deliver(request.auth)
         code = 202 if receipt.queued else _STATUS_CODES.get(receipt.status, 200)
         return answer({"id": receipt.id, "status": receipt.status}, code)
+
+    def handle_exception(self, exc: Exception) -> HttpResponseBase:
+        if isinstance(exc, WebhookRejected):
+            return reject(exc)
+        if isinstance(exc, OperationalError | InterfaceError):
+            logger.exception("database unavailable while receiving a Stripe event")
+            return answer({"error": "database unavailable, retry later"}, 503)
+        return super().handle_exception(exc)
 
 
 def reject(exc: WebhookRejected) -> HttpResponse:
@@ -155,23 +211,10 @@ def log_rejection(exc: WebhookRejected) -> None:
     logger.warning("rejected a Stripe delivery: %s: %s%s", exc.reason, exc, more)
 
 
-def read_body(request: HttpRequest, limit: int) -> bytes:
-    """The raw body, refused before it is read if the declared length is over `limit`."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > limit:
-        raise PayloadTooLarge(f"body is larger than {limit} bytes")
-    body = request.body
-    if len(body) > limit:  # a server that does not hold the client to its Content-Length
-        raise PayloadTooLarge(f"body is larger than {limit} bytes")
-    return body
-
-
 class WebhookEventDetailView(generics.RetrieveAPIView):
     """A stored event and its attempts, for operators (token or staff session)."""
 
+    authentication_classes = API_AUTHENTICATION
     permission_classes = [IsAuthenticated, CanViewModel]
     serializer_class = WebhookEventSerializer
     queryset = WebhookEvent.objects.prefetch_related("attempts__user")
@@ -183,6 +226,7 @@ class RetryEventView(APIView):
     """Retry one event through the webhook's dispatch (same row lock: a retry racing a Stripe
     redelivery still applies the effects once). A final event is returned unchanged."""
 
+    authentication_classes = API_AUTHENTICATION
     permission_classes = [IsAuthenticated, has_perm(permission(WebhookEvent, "retry"))]
     serializer_class = RetrySerializer
 
@@ -200,6 +244,7 @@ class RetryEventView(APIView):
 class ResolveEventView(APIView):
     """Mark an event processed or ignored without running handlers; a note is required."""
 
+    authentication_classes = API_AUTHENTICATION
     permission_classes = [IsAuthenticated, has_perm(permission(WebhookEvent, "resolve"))]
     serializer_class = ResolveSerializer
 

@@ -32,7 +32,9 @@ def write_then_die(event):
     os._exit(9)  # the process dies with the transaction open
 
 dispatch.registry = ingest.registry = registry
-ingest.receive(sys.stdin.buffer.read(), {"Stripe-Signature": os.environ["SIGNATURE"]})
+ingest.deliver(
+    ingest.Delivery.verify(sys.stdin.buffer.read(), {"Stripe-Signature": os.environ["SIGNATURE"]})
+)
 """
 
 POST_WITH_DATABASE_DOWN = """

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from bootwebhooks.inbox.dispatch import dispatch
-from bootwebhooks.inbox.ingest import ingest, parse_event
+from bootwebhooks.inbox.ingest import ingest_batch, parse_event
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
 from bootwebhooks.memberships import is_member
 from bootwebhooks.payments.models import Payment, StripeCustomer
@@ -79,10 +79,8 @@ def test_a_listed_connected_account_takes_effect(client, student, settings):
 
 
 def test_imports_are_held_to_the_same_scope(student, live):
-    receipt = ingest(
-        parse_event(json.dumps(load_event("invoice_paid"))),
-        source=WebhookEvent.Source.IMPORT,
-        trigger=Attempt.Trigger.COMMAND,
+    [receipt] = ingest_batch(
+        [parse_event(json.dumps(load_event("invoice_paid")))], source=WebhookEvent.Source.IMPORT
     )
 
     assert receipt.status == "ignored"

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bootwebhooks.inbox.ingest import ingest, parse_event
-from bootwebhooks.inbox.models import Attempt, WebhookEvent
+from bootwebhooks.inbox.ingest import ingest_batch, parse_event
+from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.memberships.models import Membership
 from bootwebhooks.payments.models import Charge, Payment, Price, StripeCustomer, Subscription
 from tests.memberships.histories import members
@@ -23,11 +23,7 @@ def replay(events: list[dict[str, Any]]) -> dict[str, Any]:
     for model in FACTS:
         model.objects.all().delete()
     for event in events:
-        ingest(
-            parse_event(json.dumps(event)),
-            source=WebhookEvent.Source.IMPORT,
-            trigger=Attempt.Trigger.COMMAND,
-        )
+        ingest_batch([parse_event(json.dumps(event))], source=WebhookEvent.Source.IMPORT)
     assert not WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED).exists()
     return domain_state()
 

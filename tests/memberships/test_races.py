@@ -8,22 +8,21 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
-from bootwebhooks.inbox.ingest import ingest, parse_event
-from bootwebhooks.inbox.models import Attempt, WebhookEvent
+from bootwebhooks.inbox.ingest import Delivery, deliver
+from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.memberships.models import Membership
 from bootwebhooks.payments.models import Charge, Payment, StripeCustomer, Subscription
 from tests.locks import wait_for_lock_waiters
 from tests.stripe_events import domain_state, load_event
+from tests.webhooks import signature_header
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 ROUNDS = 5
 
 
-def deliver(event: dict[str, Any]) -> str:
-    parsed = parse_event(json.dumps(event))
-    return ingest(
-        parsed, source=WebhookEvent.Source.WEBHOOK, trigger=Attempt.Trigger.WEBHOOK
-    ).status
+def deliver_signed(event: dict[str, Any]) -> str:
+    body = json.dumps(event).encode()
+    return deliver(Delivery.verify(body, {"Stripe-Signature": signature_header(body)})).status
 
 
 def deliver_at_once(
@@ -42,7 +41,7 @@ def deliver_at_once(
     def run(event: dict[str, Any]) -> None:
         try:
             barrier.wait(timeout=10)
-            results.append(deliver(event))
+            results.append(deliver_signed(event))
         except BaseException as exc:
             errors.append(exc)
         finally:
@@ -83,13 +82,13 @@ def sequential_then_concurrent(before: list[str], together: list[str], gate: Any
     """Deliver `together` at once after `before`, and compare with delivering them in turn."""
     reset()
     for name in [*before, *together]:
-        deliver(load_event(name))
+        deliver_signed(load_event(name))
     expected = domain_state()
 
     for _ in range(ROUNDS):
         reset()
         for name in before:
-            deliver(load_event(name))
+            deliver_signed(load_event(name))
         events = [load_event(name) for name in together]
         statuses = deliver_at_once(events, gate() if gate else None)
 

@@ -50,7 +50,10 @@ def test_refreshing_a_new_membership_skips_overrides_an_old_one_reads_them(
         Membership.refresh(student.pk)
     staff = django_user_model.objects.create_user("staff", is_staff=True)
     StaffOverride.objects.create(
-        membership=student.membership, kind=StaffOverride.Kind.REVOKE, staff=staff, reason="x"
+        membership=student.bootwebhooks_membership,
+        kind=StaffOverride.Kind.REVOKE,
+        staff=staff,
+        reason="x",
     )
 
     assert Membership.refresh(student.pk).status == Membership.Status.REVOKED

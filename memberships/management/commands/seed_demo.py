@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from bootwebhooks.conf import app_settings
-from bootwebhooks.inbox.ingest import receive
+from bootwebhooks.inbox.ingest import Delivery, deliver
 from bootwebhooks.inbox.samples import customer_journey
 from bootwebhooks.inbox.verify import signature_header
 from bootwebhooks.memberships.models import Membership
@@ -80,4 +80,5 @@ class Command(BaseCommand):
         body = json.dumps(event).encode()
         timestamp = int(time.time())
         header = signature_header(body, app_settings.STRIPE_WEBHOOK_SECRETS[0], timestamp)
-        return receive(body, {"Stripe-Signature": header, "User-Agent": "bootwebhooks seed_demo"})
+        headers = {"Stripe-Signature": header, "User-Agent": "bootwebhooks seed_demo"}
+        return deliver(Delivery.verify(body, headers))

@@ -11,7 +11,7 @@ from django.utils import timezone
 from bootwebhooks.inbox import stripe_api
 from bootwebhooks.inbox.dispatch import dispatch, is_lock_conflict
 from bootwebhooks.inbox.exceptions import InvalidPayload
-from bootwebhooks.inbox.ingest import parse_event, store_missing
+from bootwebhooks.inbox.ingest import ingest_batch, parse_event
 from bootwebhooks.inbox.management.lanes import (
     Lanes,
     Outcome,
@@ -131,7 +131,7 @@ class Command(ItemCommand):
                     self.tally("failed", event.id)
         if batch:
             with transaction.atomic():
-                store_missing(batch, source=WebhookEvent.Source.BACKFILL)
+                ingest_batch(batch, source=WebhookEvent.Source.BACKFILL, process=False)
 
     def process(self, since, until, types, retry_failed: bool, jobs: int, progress) -> None:
         """Phase 2: dispatch what phase 1 stored, in (created, id) order per customer."""

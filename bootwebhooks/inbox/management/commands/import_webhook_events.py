@@ -12,7 +12,7 @@ from django.db import transaction
 
 from bootwebhooks.inbox.dispatch import is_lock_conflict
 from bootwebhooks.inbox.exceptions import InvalidPayload
-from bootwebhooks.inbox.ingest import ParsedEvent, ingest_missing, parse_event
+from bootwebhooks.inbox.ingest import ParsedEvent, ingest_batch, parse_event
 from bootwebhooks.inbox.management.lanes import (
     Lanes,
     Outcome,
@@ -104,7 +104,7 @@ def import_chunk(
     for attempt in (1, 2):
         try:
             with transaction.atomic():
-                receipts = ingest_missing(
+                receipts = ingest_batch(
                     events, source=WebhookEvent.Source.IMPORT, retry_failed=retry_failed
                 )
             break

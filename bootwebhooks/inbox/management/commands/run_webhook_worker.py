@@ -1,11 +1,16 @@
 import logging
 import threading
 
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
-from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
 
 from bootwebhooks.conf import app_settings
-from bootwebhooks.inbox.queue import requeue_stalled
+from bootwebhooks.inbox.checks import QUEUE_SETTINGS, queue_problem
+
+try:
+    from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
+except ImportError:  # the `queue` extra is not installed: handle() says so in one line
+    DatabaseWorkerCommand = BaseCommand
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +21,21 @@ class Command(DatabaseWorkerCommand):
         "events whose worker died mid-task (see WEBHOOK_TASK_TIMEOUT)."
     )
 
+    def add_arguments(self, parser) -> None:
+        # db_worker's own arguments check the backend while parsing, with argparse's usage
+        # dump: without a queue, handle() explains instead.
+        if not queue_problem():
+            super().add_arguments(parser)
+
     def handle(self, *args, **options) -> None:
+        problem = queue_problem()
+        if problem:
+            raise CommandError(
+                f"cannot run the webhook worker: {problem}. Install bootwebhooks[queue], add "
+                f"django_tasks and django_tasks_db to INSTALLED_APPS and set {QUEUE_SETTINGS}"
+            )
+        from bootwebhooks.inbox.queue import requeue_stalled
+
         requeue_stalled()  # before the first task, so a restarted worker picks them up
         stop = threading.Event()
         sweeper = threading.Thread(target=self.sweep, args=(stop,), daemon=True)
@@ -28,6 +47,8 @@ class Command(DatabaseWorkerCommand):
 
     def sweep(self, stop: threading.Event) -> None:
         interval = max(1, min(60, app_settings.WEBHOOK_TASK_TIMEOUT // 2))
+        from bootwebhooks.inbox.queue import requeue_stalled
+
         while not stop.wait(interval):
             try:
                 requeue_stalled()

@@ -4,12 +4,12 @@ import time
 import urllib.error
 import urllib.request
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox import samples
-from bootwebhooks.inbox.ingest import receive
+from bootwebhooks.inbox.ingest import Delivery, deliver
+from bootwebhooks.inbox.users import email_of, find_user
 from bootwebhooks.inbox.verify import signature_header
 
 
@@ -26,7 +26,7 @@ class Command(BaseCommand):
             "--list", action="store_true", dest="list_types", help="the types it can build"
         )
         who = parser.add_mutually_exclusive_group()
-        who.add_argument("--user", help="username or id of the student")
+        who.add_argument("--user", help="login name, email or id of the student")
         who.add_argument("--email", help="an email (no user: tests unmatched payments)")
         parser.add_argument("--plan", default="monthly", help="monthly, yearly or lifetime")
         parser.add_argument(
@@ -56,7 +56,7 @@ class Command(BaseCommand):
         timestamp = int(time.time())
         header = signature_header(body, app_settings.STRIPE_WEBHOOK_SECRETS[0], timestamp)
         if local:
-            receipt = receive(body, {"Stripe-Signature": header})
+            receipt = deliver(Delivery.verify(body, {"Stripe-Signature": header}))
             self.stdout.write(f"{receipt.id} {event_type}: {receipt.status}")
             if receipt.status == "failed":
                 raise CommandError("the event failed: see its attempt in the admin")
@@ -66,15 +66,12 @@ class Command(BaseCommand):
     def student(self, user: str | None, email: str | None) -> tuple[int | None, str]:
         if email:
             return None, email
-        User = get_user_model()
         if not user:
-            raise CommandError("say who pays: --user USERNAME|ID or --email EMAIL")
-        lookup = {"pk": int(user)} if user.isdigit() else {User.USERNAME_FIELD: user}
-        try:
-            found = User.objects.get(**lookup)
-        except User.DoesNotExist:
-            raise CommandError(f"no user {user!r}") from None
-        return found.pk, found.email or f"{found.get_username()}@example.com"
+            raise CommandError("say who pays: --user LOGIN|EMAIL|ID or --email EMAIL")
+        found = find_user(user)
+        if found is None:
+            raise CommandError(f"no user {user!r} (or more than one) by login name, email or id")
+        return found.pk, email_of(found) or f"{found.pk}@example.com"
 
     def post(self, url: str, body: bytes, header: str, label: str) -> None:
         request = urllib.request.Request(  # noqa: S310  (the URL is the operator's own)
