@@ -244,7 +244,11 @@ def find_people(term: str) -> tuple[list, list[StripeCustomer]]:
     users = matching_users(term) | get_user_model().objects.filter(
         pk__in=customers.exclude(user=None).values("user_id")
     )
-    users = list(users.select_related("membership").distinct().order_by("email")[:PEOPLE_LIMIT])
+    users = list(
+        users.select_related("bootwebhooks_membership")
+        .distinct()
+        .order_by(email_field())[:PEOPLE_LIMIT]
+    )
     payers = StripeCustomer.objects.filter(user=None).filter(
         Q(customer_id__in=ids) | Q(email__icontains=term)
     )

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox.models import WebhookEvent
+from bootwebhooks.inbox.users import email_of
 from bootwebhooks.inbox.words import day, money, sentence, span, when
 from bootwebhooks.memberships import access
 from bootwebhooks.memberships.models import Membership, MembershipChange, StaffOverride
@@ -72,8 +73,8 @@ class Person:
 def for_user(user: Any) -> Person:
     linked = list(StripeCustomer.objects.filter(user=user).order_by("customer_id"))
     unlinked = []
-    if user.email:
-        unlinked = list(StripeCustomer.objects.filter(user__isnull=True, email__iexact=user.email))
+    if email := email_of(user):
+        unlinked = list(StripeCustomer.objects.filter(user__isnull=True, email__iexact=email))
     ids = [c.customer_id for c in linked]
     membership = Membership.objects.filter(user=user).first()
     return _gather(user, linked, unlinked, Q(user=user) | Q(customer_id__in=ids), membership)
