@@ -105,7 +105,7 @@ class NamedLogin:
     ("model", "fields"),
     [
         (EmailLogin, ["user__email"]),
-        (NamedLogin, ["user__mail", "=user__handle"]),
+        (NamedLogin, ["user__mail", "user__handle"]),
     ],
 )
 def test_admin_search_goes_through_the_login_and_email_fields(monkeypatch, model, fields):
