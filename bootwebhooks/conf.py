@@ -108,6 +108,12 @@ DEFAULTS: dict[str, Setting] = {
     "WEBHOOK_MAX_BODY_BYTES": Setting(
         1024 * 1024, as_int, "larger bodies get 413 without being read"
     ),
+    "WEBHOOK_LOCK_TIMEOUT": Setting(
+        3, as_int, "seconds a webhook or worker statement waits for a row lock, then 503"
+    ),
+    "WEBHOOK_STATEMENT_TIMEOUT": Setting(
+        5, as_int, "seconds a webhook or worker statement may run, then 503"
+    ),
     "WEBHOOK_PROCESSING": Setting(
         "inline", as_str, "inline, or queued: answer 202 once stored, process in a worker"
     ),
@@ -165,12 +171,12 @@ DEFAULTS: dict[str, Setting] = {
     ),
     "METRICS_TOKEN": Setting("", as_str, "bearer token for /metrics"),
     "METRICS_ALLOWED_NETWORKS": Setting(
-        ("127.0.0.1/32", "::1/128"), as_list, "who may scrape /metrics without a token"
+        (), as_list, "who may scrape /metrics without a token (unset: loopback under DEBUG only)"
     ),
     "ADMIN_OVERVIEW_PANELS": Setting(
         ("bootwebhooks.inbox.overview.panel", "bootwebhooks.payments.overview.panel"),
         as_list,
-        "functions returning (label, value, link) rows for the admin index",
+        "functions of the user: the (label, value, link) rows it may see on the admin index",
     ),
     "ADMIN_EVENT_SEARCH": Setting(
         ("bootwebhooks.payments.search.customer_ids",),

@@ -122,7 +122,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Stripe webhook inbox: the endpoint Stripe posts to, and the operators' API.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # The schema maps the operators' API: for those who may read events.
+    "SERVE_PERMISSIONS": ["bootwebhooks.inbox.permissions.CanReadEvents"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
@@ -135,6 +136,9 @@ STRIPE_WEBHOOK_TOLERANCE = env_int("STRIPE_WEBHOOK_TOLERANCE", 300)
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)
 # Never below Django's own default, and never below ours, or request.body would refuse first.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, WEBHOOK_MAX_BODY_BYTES)
+# Bounded waits on PostgreSQL (docs/OPERATIONS.md): past them the webhook answers 503.
+WEBHOOK_LOCK_TIMEOUT = env_int("WEBHOOK_LOCK_TIMEOUT", 3)
+WEBHOOK_STATEMENT_TIMEOUT = env_int("WEBHOOK_STATEMENT_TIMEOUT", 5)
 STRIPE_API_KEY = env_str("STRIPE_API_KEY")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")
 
@@ -195,9 +199,10 @@ WEBHOOK_TASK_TIMEOUT = env_int("WEBHOOK_TASK_TIMEOUT", 300)
 # --- Operations -----------------------------------------------------------------------------
 # /healthz answers 503 once the oldest pending event is older than this (seconds).
 HEALTH_MAX_PENDING_AGE = env_int("HEALTH_MAX_PENDING_AGE", 600)
-# /metrics: a bearer token if set; otherwise only these client networks may scrape.
+# /metrics: a bearer token if set; otherwise only these client networks may scrape (none
+# unless given, loopback under DEBUG), and never through a proxy.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
-METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ("127.0.0.1/32", "::1/128"))
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS")
 
 # --- Admin -----------------------------------------------------------------------------------
 # A bulk action over more events than this is refused with the command that does it instead.

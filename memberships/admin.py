@@ -34,16 +34,36 @@ from bootwebhooks.payments.search import customer_ids, matching_users
 PLANS = [("monthly", "monthly"), ("yearly", "yearly"), (LIFETIME, "lifetime")]
 
 
+MAX_GRANT_DAYS = 36_500  # a hundred years: further is lifetime
+
+
 class OverrideForm(forms.Form):
-    reason = forms.CharField(widget=forms.TextInput(attrs={"size": 60}))
+    # Every length and range is checked here, before the database would refuse it.
+    reason = forms.CharField(
+        max_length=StaffOverride._meta.get_field("reason").max_length,
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
 
 
 class GrantForm(OverrideForm):
     days = forms.IntegerField(
-        min_value=1, required=False, help_text="From the current end of access, or from today."
+        min_value=1,
+        max_value=MAX_GRANT_DAYS,
+        required=False,
+        help_text="From the current end of access, or from today.",
     )
     until = forms.DateTimeField(required=False, help_text="Or an exact end (UTC).")
     plan = forms.ChoiceField(choices=PLANS, required=False, help_text="lifetime: no end")
+
+    def clean_until(self):
+        until = self.cleaned_data.get("until")
+        if until is not None and not timezone.now() < until < timezone.now() + timedelta(
+            days=MAX_GRANT_DAYS
+        ):
+            raise forms.ValidationError(
+                f"Give an end in the next {MAX_GRANT_DAYS:,} days, or choose lifetime."
+            )
+        return until
 
     def clean(self):
         data = super().clean()
@@ -177,6 +197,8 @@ class MembershipAdmin(ReadOnlyAdmin):
         if data.get("until"):
             return data["until"]
         start = max(membership.access_until or timezone.now(), timezone.now())
+        # An end of access already near year 9999 (a staff grant) leaves no room to extend.
+        start = min(start, timezone.now() + timedelta(days=MAX_GRANT_DAYS))
         return start + timedelta(days=data.get("days") or 0)
 
     # --- people: one page per person, found by a partial email, name or Stripe id ---------

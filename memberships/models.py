@@ -6,6 +6,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from bootwebhooks.conf import app_settings
+from bootwebhooks.inbox.fields import FittedCharField
 from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.inbox.signals import send_on_commit
 from bootwebhooks.inbox.words import when
@@ -207,7 +208,7 @@ class MembershipChange(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
-    reason = models.CharField(max_length=255, blank=True)
+    reason = FittedCharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["at", "pk"]

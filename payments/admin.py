@@ -180,8 +180,10 @@ class UnmatchedFilter(admin.SimpleListFilter):
 
 
 class LinkForm(forms.Form):
-    user = forms.CharField(label="User (login name, email or id)")
-    reason = forms.CharField(label="Reason", widget=forms.TextInput(attrs={"size": 60}))
+    user = forms.CharField(label="User (login name, email or id)", max_length=254)
+    reason = forms.CharField(
+        label="Reason", max_length=255, widget=forms.TextInput(attrs={"size": 60})
+    )
 
     def clean_user(self):
         found = find_user(self.cleaned_data["user"])

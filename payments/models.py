@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
+from bootwebhooks.inbox.fields import ExactCharField, FittedCharField, FittedEmailField
 from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.inbox.words import day, money, span
 from bootwebhooks.payments.plans import Product
@@ -96,7 +97,7 @@ def _insert_unless_present(row: models.Model) -> bool:
 class StripeCustomer(models.Model):
     """A Stripe customer and the user it belongs to (null while nobody knows whose it is)."""
 
-    customer_id = models.CharField(max_length=255, unique=True)
+    customer_id = ExactCharField(max_length=255, unique=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -104,7 +105,7 @@ class StripeCustomer(models.Model):
         on_delete=models.SET_NULL,
         related_name="bootwebhooks_stripe_customers",
     )
-    email = models.EmailField(blank=True)
+    email = FittedEmailField(blank=True)
     linked_at = models.DateTimeField(null=True, blank=True)
     linked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -156,8 +157,8 @@ class StripeCustomer(models.Model):
 class Subscription(models.Model):
     """The newest snapshot we hold of one Stripe subscription."""
 
-    subscription_id = models.CharField(max_length=255, unique=True)
-    customer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    subscription_id = ExactCharField(max_length=255, unique=True)
+    customer_id = ExactCharField(max_length=255, blank=True, db_index=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -165,9 +166,7 @@ class Subscription(models.Model):
         on_delete=models.SET_NULL,
         related_name="bootwebhooks_subscriptions",
     )
-    status = models.CharField(
-        max_length=32, blank=True, help_text="Empty: known from Checkout only."
-    )
+    status = ExactCharField(max_length=32, blank=True, help_text="Empty: known from Checkout only.")
     plan = models.CharField(
         max_length=32, blank=True, help_text="The membership plan; empty: grants nothing."
     )
@@ -187,7 +186,7 @@ class Subscription(models.Model):
         null=True, blank=True, help_text="When a paid Checkout session created it."
     )
     snapshot_at = models.DateTimeField(null=True, blank=True, help_text="`created` of the event.")
-    snapshot_event_id = models.CharField(max_length=255, blank=True)
+    snapshot_event_id = ExactCharField(max_length=255, blank=True)
     last_event = models.ForeignKey(
         WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="subscriptions"
     )
@@ -258,11 +257,11 @@ class Payment(models.Model):
         CLOSED = "closed", "closed (inquiry closed, or prevented)"
         UNKNOWN = "unknown", "unknown status: needs review"
 
-    stripe_id = models.CharField(
+    stripe_id = ExactCharField(
         max_length=255, unique=True, help_text="in_... or, for one-off Checkout, pi_... (cs_...)"
     )
     kind = models.CharField(max_length=16, choices=Kind)
-    customer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    customer_id = ExactCharField(max_length=255, blank=True, db_index=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -271,10 +270,10 @@ class Payment(models.Model):
         related_name="bootwebhooks_payments",
         help_text="Empty: unmatched, waiting for staff to link the customer.",
     )
-    subscription_id = models.CharField(max_length=255, blank=True, db_index=True)
-    payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    subscription_id = ExactCharField(max_length=255, blank=True, db_index=True)
+    payment_intent_id = ExactCharField(max_length=255, blank=True, db_index=True)
     amount = models.PositiveBigIntegerField(default=0, help_text="In the currency's minor unit.")
-    currency = models.CharField(max_length=3, blank=True)
+    currency = ExactCharField(max_length=3, blank=True)
     plan = models.CharField(
         max_length=32, blank=True, help_text="The membership plan it pays for; empty: none."
     )
@@ -423,18 +422,18 @@ class Charge(models.Model):
     its charges by payment intent or invoice id whenever either side arrives.
     """
 
-    charge_id = models.CharField(max_length=255, unique=True)
-    payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
-    invoice_id = models.CharField(max_length=255, blank=True, db_index=True)
-    customer_id = models.CharField(max_length=255, blank=True)
+    charge_id = ExactCharField(max_length=255, unique=True)
+    payment_intent_id = ExactCharField(max_length=255, blank=True, db_index=True)
+    invoice_id = ExactCharField(max_length=255, blank=True, db_index=True)
+    customer_id = ExactCharField(max_length=255, blank=True)
     amount_refunded = models.PositiveBigIntegerField(default=0)
     refunded = models.BooleanField(default=False)
     dispute = models.CharField(max_length=8, choices=Payment.Dispute, blank=True, default="")
-    dispute_status = models.CharField(
+    dispute_status = ExactCharField(
         max_length=64, blank=True, help_text="Stripe's own status of the dispute, as sent."
     )
     dispute_at = models.DateTimeField(null=True, blank=True)
-    dispute_event_id = models.CharField(max_length=255, blank=True)
+    dispute_event_id = ExactCharField(max_length=255, blank=True)
     last_event = models.ForeignKey(
         WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="charges"
     )
@@ -511,11 +510,11 @@ class Price(models.Model):
     product and lookup key, and so its plan. A deleted price stays (old invoices name it).
     """
 
-    price_id = models.CharField(max_length=255, unique=True)
-    product_id = models.CharField(max_length=255, blank=True, db_index=True)
-    lookup_key = models.CharField(max_length=255, blank=True)
-    nickname = models.CharField(max_length=255, blank=True)
-    currency = models.CharField(max_length=3, blank=True)
+    price_id = ExactCharField(max_length=255, unique=True)
+    product_id = ExactCharField(max_length=255, blank=True, db_index=True)
+    lookup_key = ExactCharField(max_length=255, blank=True)
+    nickname = FittedCharField(max_length=255, blank=True)
+    currency = ExactCharField(max_length=3, blank=True)
     unit_amount = models.BigIntegerField(null=True, blank=True)
     interval = models.CharField(
         max_length=8, blank=True, help_text="`recurring.interval`; empty: one-off."

@@ -7,6 +7,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.templatetags.admin_urls import admin_urlname
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import OperationalError
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -18,7 +19,7 @@ from django.utils.module_loading import import_string
 from django.utils.safestring import SafeString, mark_safe
 
 from bootwebhooks.conf import app_settings
-from bootwebhooks.inbox.dispatch import caused_by, dispatch, effect_words, preview
+from bootwebhooks.inbox.dispatch import caused_by, dispatch, effect_words, is_lock_conflict, preview
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
 from bootwebhooks.inbox.permissions import permission
 from bootwebhooks.inbox.registry import registry
@@ -31,6 +32,7 @@ STATUS_COLOURS = {
     "ignored": "#616161",
     "superseded": "#5c6bc0",
 }
+_BUSY = "Rows this event needs are locked elsewhere right now: try again in a moment."
 RESOLVE_OUTCOMES = {"processed": Attempt.Outcome.PROCESSED, "ignored": Attempt.Outcome.IGNORED}
 # A consumer app may register a page for the person behind a Stripe customer under this URL
 # name (the memberships admin does); the event list then links each event's customer to it.
@@ -178,10 +180,17 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         event = self.get_object(request, object_id)
         if event is None:  # let the admin answer for an unknown or malformed id
             return super().change_view(request, object_id, form_url, extra_context)
+        try:
+            tree = payload_tree(event.data)
+            diff = changes(event.object, event.previous_attributes)
+        except (ValueError, RecursionError, KeyError, TypeError):
+            # Stored by an older version, or by hand: too deep or not an event. Raw only.
+            tree, diff = mark_safe("<p>This payload cannot be shown as a tree.</p>"), []
         context = {
             **(extra_context or {}),
-            "payload_tree": payload_tree(event.data),
-            "changes": changes(event.object, event.previous_attributes),
+            "payload_tree": tree,
+            "raw_payload": event.body,
+            "changes": diff,
             "headers": sorted(event.headers.items()),
             "attempts": event.attempts.select_related("user"),
             "caused": [(effect_words(obj), admin_url(obj)) for obj in caused_by(event)],
@@ -211,16 +220,31 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         event = get_object_or_404(WebhookEvent, pk=pk)
         if request.method == "POST":
             note = request.POST.get("note", "").strip()
-            done = dispatch(event.pk, trigger=Attempt.Trigger.STAFF, user=request.user, note=note)
+            try:
+                done = dispatch(
+                    event.pk, trigger=Attempt.Trigger.STAFF, user=request.user, note=note
+                )
+            except OperationalError as exc:
+                if not is_lock_conflict(exc):
+                    raise
+                self.message_user(request, _BUSY, messages.ERROR)
+                return HttpResponseRedirect(_change_url(event))
             self.log_change(request, done, sentence(f"Retried: {done.status}", note))
             level = messages.ERROR if done.status == "failed" else messages.SUCCESS
             self.message_user(request, f"Event {done.stripe_id} retried: {done.status}", level)
             return HttpResponseRedirect(_change_url(done))
+        try:
+            would = preview(event.pk)
+        except OperationalError as exc:
+            if not is_lock_conflict(exc):
+                raise
+            self.message_user(request, _BUSY, messages.ERROR)
+            return HttpResponseRedirect(_change_url(event))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "event": event,
-            "preview": preview(event.pk),
+            "preview": would,
             "title": f"Retry {event.stripe_id}?",
         }
         return TemplateResponse(request, self.template("retry"), context)
@@ -391,8 +415,18 @@ def person_link(customer_id: str, email: str) -> SafeString | str:
     return format_html('<a href="{}">{}</a>', url, label)
 
 
+TREE_DEPTH = 8  # levels shown as a tree; anything deeper as its raw JSON, one click away
+
+
 def payload_tree(value: Any, depth: int = 0) -> SafeString:
-    """The payload as nested, foldable <details> (the top two levels open)."""
+    """The payload as nested, foldable <details> (the top two levels open), down to
+    TREE_DEPTH levels: a value nested deeper is shown as raw JSON, so a payload nested
+    hundreds of levels deep costs one line, not a recursion per level."""
+    if isinstance(value, dict | list) and value and depth >= TREE_DEPTH:
+        return format_html(
+            "<details class='payload-raw'><summary>show raw</summary><pre>{}</pre></details>",
+            json.dumps(value),
+        )
     if isinstance(value, dict) and value:
         rows = format_html_join(
             "",
@@ -409,14 +443,17 @@ def payload_tree(value: Any, depth: int = 0) -> SafeString:
     return format_html("<code>{}</code>", json.dumps(value))
 
 
-def changes(obj: dict[str, Any], previous: dict[str, Any], prefix: str = "") -> list[tuple]:
-    """(path, before, after) for each field `previous_attributes` says changed."""
+def changes(
+    obj: dict[str, Any], previous: dict[str, Any], prefix: str = "", depth: int = 0
+) -> list[tuple]:
+    """(path, before, after) for each field `previous_attributes` says changed (as a whole
+    below TREE_DEPTH levels)."""
     rows = []
     for key, before in previous.items():
         after = obj.get(key) if isinstance(obj, dict) else None
         name = f"{prefix}{key}"
-        if isinstance(before, dict) and isinstance(after, dict):
-            rows.extend(changes(after, before, f"{name}."))
+        if isinstance(before, dict) and isinstance(after, dict) and depth < TREE_DEPTH:
+            rows.extend(changes(after, before, f"{name}.", depth + 1))
         else:
             rows.append((name, json.dumps(before), json.dumps(after)))
     return rows

@@ -6,6 +6,7 @@ the apps cannot arrange for themselves in a host site (an HTTPS redirect exempti
 write mode, a tasks backend for queued mode) is reported with the exact lines to add.
 """
 
+import ipaddress
 import re
 
 from django.apps import apps
@@ -87,7 +88,34 @@ def check_webhook_settings(app_configs=None, **kwargs) -> list[checks.CheckMessa
                 id="inbox.E006",
             )
         )
+    messages.extend(
+        checks.Error(
+            f"{name} must be zero (no bound) or a positive number of seconds.",
+            hint="The defaults are 3 (lock) and 5 (statement); keep them under gunicorn's "
+            "--timeout.",
+            id="inbox.E009",
+        )
+        for name in ("WEBHOOK_LOCK_TIMEOUT", "WEBHOOK_STATEMENT_TIMEOUT")
+        if getattr(app_settings, name) < 0
+    )
+    messages.extend(
+        checks.Error(
+            f"METRICS_ALLOWED_NETWORKS item {network!r} is not a network.",
+            hint="Give networks in CIDR form, e.g. 10.0.0.0/8,127.0.0.1/32.",
+            id="inbox.E010",
+        )
+        for network in app_settings.METRICS_ALLOWED_NETWORKS
+        if not _is_network(network)
+    )
     return messages
+
+
+def _is_network(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value)
+    except ValueError:
+        return False
+    return True
 
 
 def queue_problem() -> str:

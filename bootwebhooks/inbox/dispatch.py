@@ -15,10 +15,12 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from bootwebhooks.inbox import metrics, signals
+from bootwebhooks.inbox.fields import printable
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
 from bootwebhooks.inbox.registry import registry
 from bootwebhooks.inbox.scope import NO_HANDLER, refusal
 from bootwebhooks.inbox.signals import send_on_commit
+from bootwebhooks.inbox.timeouts import bounded
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,11 @@ def dispatch(
 
     `force` re-runs an event that is already final (a replay); handlers are idempotent, and the
     lock keeps it from interleaving with a redelivery of the same event.
+
+    Its own transactions are bounded (inbox.timeouts): a lock held elsewhere for too long, or a
+    statement running too long, raises a database error `is_lock_conflict` recognises, with
+    everything rolled back and the event as it was. That is not the event's fault, so it is
+    not recorded as a failure: the caller answers 503 (the webhook) or tries again later.
     """
     started = timezone.now()
     clock = time.perf_counter()
@@ -55,7 +62,8 @@ def dispatch(
     own = not connection.in_atomic_block
     try:
         with transaction.atomic():
-            event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
+            with bounded() if own else nullcontext():
+                event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
             if event.status in WebhookEvent.FINAL and not force:
                 return event
             if reason := refusal(livemode=event.livemode, account=event.account):
@@ -66,7 +74,7 @@ def dispatch(
                 outcome, error, trace = _run_handlers(event, savepoint=not own)
             _record(event, outcome, error, trace, trigger, user, started, note)
     except _HandlersFailed as failed:
-        with transaction.atomic():
+        with transaction.atomic(), bounded():
             event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
             if event.status in WebhookEvent.FINAL and not force:
                 return event  # another delivery finished it in between
@@ -76,7 +84,7 @@ def dispatch(
     metrics.PROCESSING.labels(event.type).observe(elapsed)
     logger.info(
         "stripe event %s type=%s status=%s trigger=%s duration_ms=%.1f",
-        event.stripe_id,
+        printable(event.stripe_id),
         event.type,
         event.status,
         trigger,
@@ -129,14 +137,16 @@ def _record(
 
 
 def is_lock_conflict(exc: BaseException) -> bool:
-    """PostgreSQL broke a lock cycle (or a serialisation conflict, or a lock timeout) by
-    failing this transaction: nothing is wrong with the event, and running it again works."""
+    """PostgreSQL failed this transaction to break a lock cycle, for a serialisation conflict,
+    or because a lock or statement timeout ran out: nothing is wrong with the event, and
+    running it again later works."""
     return any(getattr(e, "sqlstate", None) in _LOCK_CONFLICTS for e in (exc, exc.__cause__))
 
 
 # SQLSTATEs (read from psycopg's exception, so psycopg is imported only on PostgreSQL):
-# deadlock_detected, serialization_failure, lock_not_available.
-_LOCK_CONFLICTS = frozenset({"40P01", "40001", "55P03"})
+# deadlock_detected, serialization_failure, lock_not_available (lock_timeout),
+# query_canceled (statement_timeout).
+_LOCK_CONFLICTS = frozenset({"40P01", "40001", "55P03", "57014"})
 
 
 class _HandlersFailed(Exception):
@@ -155,9 +165,9 @@ def _run_handlers(event: WebhookEvent, *, savepoint: bool = True) -> tuple[str, 
         with transaction.atomic() if savepoint else nullcontext():
             results = [handler(event) for handler in handlers]
     except Exception as exc:
-        if savepoint and is_lock_conflict(exc):
-            raise  # not the event's fault: the caller's transaction rolls back and runs again
-        logger.warning("stripe event %s: handler failed: %r", event.stripe_id, exc)
+        if is_lock_conflict(exc):
+            raise  # not the event's fault: the transaction rolls back, to be run again
+        logger.warning("stripe event %s: handler failed: %r", printable(event.stripe_id), exc)
         error, trace = f"{type(exc).__name__}: {exc}", traceback.format_exc()
         if not savepoint:
             raise _HandlersFailed(error, trace) from exc
@@ -214,7 +224,8 @@ _WRITE = re.compile(
 def preview(event_pk: int) -> Preview:
     """Run the event's handlers (even if it is final) and roll everything back.
 
-    Under the same row lock as `dispatch`, so a preview never overlaps a real run.
+    Under the same row lock as `dispatch`, so a preview never overlaps a real run, and with
+    the same bounds: a lock held elsewhere raises instead of holding the admin page.
     """
     writes: dict[str, Counter] = defaultdict(Counter)
     inbox_tables = {WebhookEvent._meta.db_table, Attempt._meta.db_table}
@@ -228,7 +239,8 @@ def preview(event_pk: int) -> Preview:
     result = None
     try:
         with transaction.atomic():
-            event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
+            with bounded():
+                event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
             # Handlers may add words about what a run leaves as it was ("access stays until
             # ..."), which no row records; only a preview sets the list, so a real run pays
             # nothing for it.

@@ -26,15 +26,21 @@ from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox import metrics
 from bootwebhooks.inbox.dispatch import dispatch
 from bootwebhooks.inbox.exceptions import InvalidPayload, ThinEventRejected
+from bootwebhooks.inbox.fields import fit, is_event_id, is_object_id, printable
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
 from bootwebhooks.inbox.registry import registry
 from bootwebhooks.inbox.scope import NO_HANDLER, refusal
+from bootwebhooks.inbox.timeouts import bound_transaction, bounded
 from bootwebhooks.inbox.verify import verify
 
 logger = logging.getLogger(__name__)
 _YEAR_9999 = 253_402_300_800  # datetime cannot go further
 _DROPPED_HEADERS = {"cookie", "authorization", "proxy-authorization"}
 _SIGNATURE_VALUE = re.compile(r"\b(v\d+)=[^,]*")
+_EVENT_TYPE = re.compile(r"(?=.{1,100}$)[a-z0-9_]+(\.[a-z0-9_]+)*")  # invoice.paid
+# Stripe's objects nest a dozen levels or so; this leaves room for expansions while keeping
+# every reader (the admin, json.dumps) far from Python's recursion limit.
+MAX_DEPTH = 512
 
 
 @dataclass(frozen=True)
@@ -62,25 +68,32 @@ class Receipt:
 
 
 def parse_event(body: bytes | str) -> ParsedEvent:
-    """Check that `body` is a v1 (snapshot) Stripe event and pull out what we index."""
+    """Check that `body` is a v1 (snapshot) Stripe event and pull out what we index.
+
+    The event id, `data.object.id`, its customer and the Connect account must have the shape of
+    Stripe ids (inbox.fields): they are keys, log fields and search terms, so anything else is
+    refused whole (a 400, nothing stored). Other fields are stored however odd.
+    """
     try:
         text = body.decode() if isinstance(body, bytes) else body
         data = json.loads(text)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+    except (UnicodeDecodeError, ValueError):
         raise InvalidPayload("body is not JSON") from None
+    except RecursionError:
+        raise InvalidPayload(f"body is nested deeper than {MAX_DEPTH} levels") from None
     if not isinstance(data, dict):
         raise InvalidPayload("body is not a Stripe event object")
-    if data.get("object") == "v2.core.event" or str(data.get("object", "")).startswith("v2."):
+    if str(data.get("object", "")).startswith("v2."):
         raise ThinEventRejected(
             "thin (v2) events are not accepted: point a snapshot (v1) event destination here"
         )
     if data.get("object") != "event":
         raise InvalidPayload('body is not a Stripe event object ("object": "event")')
     event_id, event_type = data.get("id"), data.get("type")
-    if not isinstance(event_id, str) or not event_id.startswith("evt_") or len(event_id) > 255:
-        raise InvalidPayload("event has no valid id")
-    if not isinstance(event_type, str) or not event_type or len(event_type) > 100:
-        raise InvalidPayload("event has no type")
+    if not is_event_id(event_id):
+        raise InvalidPayload("event has no valid id (evt_ and letters, digits, underscores)")
+    if not (isinstance(event_type, str) and _EVENT_TYPE.fullmatch(event_type[:101])):
+        raise InvalidPayload("event has no valid type")
     created = data.get("created")
     if not isinstance(created, int) or isinstance(created, bool) or not 0 <= created < _YEAR_9999:
         raise InvalidPayload("event has no valid created timestamp")
@@ -88,18 +101,35 @@ def parse_event(body: bytes | str) -> ParsedEvent:
     obj = envelope.get("object") if isinstance(envelope, dict) else None
     if not isinstance(obj, dict):
         raise InvalidPayload("event has no data.object")
+    if nested_deeper_than(data, MAX_DEPTH):
+        raise InvalidPayload(f"body is nested deeper than {MAX_DEPTH} levels")
     return ParsedEvent(
         id=event_id,
         type=event_type,
-        api_version=_text(data.get("api_version"), 64),
+        api_version=fit(data.get("api_version"), None),
         livemode=data.get("livemode") is True,
         created=datetime.fromtimestamp(created, tz=UTC),
-        account=_text(data.get("account"), 255),
-        object_id=_text(obj.get("id"), 255),
+        account=_optional_id(data.get("account"), "account"),
+        object_id=_optional_id(obj.get("id"), "data.object.id"),
         customer_id=_customer_id(obj),
         customer_email=_email(obj),
         body=text,
     )
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether a parsed JSON value nests more than `limit` objects and arrays deep (without
+    recursion: a deep value must not overflow the stack of whoever looks at it)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        for child in children:
+            if isinstance(child, dict | list) and child:
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 @dataclass(frozen=True)
@@ -144,6 +174,7 @@ def record_and_enqueue(parsed: ParsedEvent, *, headers: Mapping[str, str]) -> Re
     from bootwebhooks.inbox.queue import enqueue
 
     with transaction.atomic():
+        bound_transaction()
         pk, status, created = record(parsed, source=WebhookEvent.Source.WEBHOOK, headers=headers)
         queued = status not in WebhookEvent.FINAL
         if queued:
@@ -171,7 +202,7 @@ def _ingest(parsed: ParsedEvent, *, headers: Mapping[str, str]) -> Receipt:
         logger.log(
             logging.INFO if created else logging.DEBUG,
             "stripe event %s type=%s status=%s duplicate=%d",
-            parsed.id,
+            printable(parsed.id),
             parsed.type,
             status,
             not created,
@@ -276,8 +307,20 @@ def record(
     """Store the event if it is new; return (pk, status, created).
 
     For a `delivery` of a stored event, count it. A type nobody handles is stored as `ignored`
-    straight away: no second transaction.
+    straight away: no second transaction. Outside a transaction each statement is bounded
+    (inbox.timeouts): the count waits for the row lock of a delivery processing the event.
     """
+    with bounded():
+        return _record(parsed, source=source, delivery=delivery, headers=headers)
+
+
+def _record(
+    parsed: ParsedEvent,
+    *,
+    source: WebhookEvent.Source,
+    delivery: bool,
+    headers: Mapping[str, str] | None,
+) -> tuple[int, str, bool]:
     found = _find(parsed.id, delivery)
     if found:
         return (*found, False)
@@ -303,8 +346,15 @@ def _find(stripe_id: str, delivery: bool) -> tuple[int, str] | None:
     return WebhookEvent.objects.filter(stripe_id=stripe_id).values_list("pk", "status").first()
 
 
-def _text(value: Any, limit: int) -> str:
-    return value[:limit] if isinstance(value, str) else ""
+def _optional_id(value: Any, what: str) -> str:
+    """A Stripe id, or "" when absent (some objects have none); anything else is refused."""
+    if isinstance(value, dict):  # expanded
+        value = value.get("id")
+    if value is None or value == "":
+        return ""
+    if not is_object_id(value):
+        raise InvalidPayload(f"{what} is not a Stripe id (letters, digits, _ and -)")
+    return value
 
 
 def _email(obj: dict[str, Any]) -> str:
@@ -317,14 +367,13 @@ def _email(obj: dict[str, Any]) -> str:
         obj.get("receipt_email"),
     ):
         if isinstance(value, str) and value:
-            return value[:254].lower()
+            # Lowercased here, cut to fit by the column (inbox.fields): "İ".lower() is two
+            # characters, so cutting first could overflow it.
+            return value.lower()
     return ""
 
 
 def _customer_id(obj: dict[str, Any]) -> str:
     if obj.get("object") == "customer":
-        return _text(obj.get("id"), 255)
-    customer = obj.get("customer")
-    if isinstance(customer, dict):  # expanded
-        customer = customer.get("id")
-    return _text(customer, 255)
+        return _optional_id(obj.get("id"), "data.object.id")
+    return _optional_id(obj.get("customer"), "data.object.customer")

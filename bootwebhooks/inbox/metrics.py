@@ -9,6 +9,8 @@ prometheus-client is the `metrics` extra: without it every metric here counts no
 import os
 from typing import Any
 
+from django.utils import timezone
+
 try:
     from prometheus_client import (
         CollectorRegistry,
@@ -79,6 +81,13 @@ class QueueDepth(Collector):
         )
         gauge.add_metric([], pending.order_by()[:DEPTH_CAP].count())
         yield gauge
+        oldest = pending.order_by("received_at").values_list("received_at", flat=True).first()
+        age = GaugeMetricFamily(
+            "bootwebhooks_oldest_pending_seconds",
+            "How long the oldest pending event has waited (0: none pending).",
+        )
+        age.add_metric([], (timezone.now() - oldest).total_seconds() if oldest else 0)
+        yield age
 
 
 def exposition() -> bytes:

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from bootwebhooks.inbox.fields import FittedCharField, FittedTextField
+
 
 class WebhookEvent(models.Model):
     """One Stripe event, stored once per event id however often Stripe delivers it."""
@@ -28,13 +30,13 @@ class WebhookEvent(models.Model):
 
     stripe_id = models.CharField("event id", max_length=255, unique=True)
     type = models.CharField(max_length=100)
-    api_version = models.CharField(max_length=64, blank=True)
+    api_version = FittedCharField(max_length=64, blank=True)
     livemode = models.BooleanField(default=False)
     stripe_created = models.DateTimeField(help_text="Stripe's `created` for the event.")
-    account = models.CharField(max_length=255, blank=True, help_text="Connect account, if any.")
-    object_id = models.CharField(max_length=255, blank=True, help_text="`data.object.id`")
-    customer_id = models.CharField(max_length=255, blank=True)
-    customer_email = models.CharField(max_length=254, blank=True)
+    account = FittedCharField(max_length=255, blank=True, help_text="Connect account, if any.")
+    object_id = FittedCharField(max_length=255, blank=True, help_text="`data.object.id`")
+    customer_id = FittedCharField(max_length=255, blank=True)
+    customer_email = FittedCharField(max_length=254, blank=True)
     body = models.TextField(help_text="The payload exactly as Stripe signed it.")
     source = models.CharField(max_length=16, choices=Source, default=Source.WEBHOOK)
     received_at = models.DateTimeField(auto_now_add=True)
@@ -43,7 +45,7 @@ class WebhookEvent(models.Model):
     attempt_count = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
     processed_at = models.DateTimeField(null=True, blank=True)
-    ignored_reason = models.CharField(
+    ignored_reason = FittedCharField(
         max_length=255,
         blank=True,
         help_text="Why it was ignored: no handler, or outside this deployment's mode or "
@@ -190,9 +192,9 @@ class Attempt(models.Model):
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
     outcome = models.CharField(max_length=16, choices=Outcome)
-    error = models.TextField(blank=True)
-    traceback = models.TextField(blank=True)
-    note = models.TextField(blank=True)
+    error = FittedTextField(blank=True)
+    traceback = FittedTextField(blank=True)
+    note = FittedTextField(blank=True)
 
     class Meta:
         ordering = ["started_at", "pk"]

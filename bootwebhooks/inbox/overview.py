@@ -1,6 +1,7 @@
 """The inbox's panel on the admin index: what support should look at first."""
 
 from datetime import timedelta
+from typing import Any
 
 from django.contrib.admin.templatetags.admin_urls import admin_urlname
 from django.urls import reverse
@@ -8,12 +9,15 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from bootwebhooks.inbox.models import WebhookEvent
+from bootwebhooks.inbox.permissions import permission
 
 CAP = 10_000  # counts stop here, so the index page never scans a million rows
 
 
-def panel() -> list[tuple[str, str, str]]:
-    """(label, value, link) rows."""
+def panel(user: Any) -> list[tuple[str, str, str]]:
+    """(label, value, link) rows, for a user who may view events."""
+    if not user.has_perm(permission(WebhookEvent, "view")):
+        return []
     events = reverse(admin_urlname(WebhookEvent._meta, "changelist"))
     rows = []
     for status in WebhookEvent.Status.values:

@@ -31,6 +31,18 @@ class CanViewModel(DjangoModelPermissions):
     }
 
 
+class CanReadEvents(BasePermission):
+    """An authenticated user with the events' `view` permission (the OpenAPI schema's rule)."""
+
+    def has_permission(self, request, view) -> bool:
+        from bootwebhooks.inbox.models import WebhookEvent
+
+        user = request.user
+        return bool(
+            user and user.is_authenticated and user.has_perm(permission(WebhookEvent, "view"))
+        )
+
+
 def has_perm(perm: str) -> type[BasePermission]:
     """A permission class requiring one Django permission (a `permission()` string)."""
 

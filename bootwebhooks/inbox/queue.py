@@ -8,6 +8,7 @@ racing between web processes and workers still apply their effects once.
 
 import logging
 import random
+import time
 from datetime import timedelta
 
 from django.db import connection, transaction
@@ -18,6 +19,7 @@ from django_tasks import task
 from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox import metrics
 from bootwebhooks.inbox.dispatch import dispatch
+from bootwebhooks.inbox.fields import printable
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -83,11 +85,17 @@ def process_in_order(event_pk: int) -> WebhookEvent:
         return dispatch(event_pk, trigger=Attempt.Trigger.WORKER)
 
 
+class ObjectBusy(Exception):
+    """Another worker has held the object's lock for longer than WEBHOOK_LOCK_TIMEOUT."""
+
+
 class object_lock:
     """A PostgreSQL session advisory lock on a key; SQLite serialises writers anyway.
 
     Session-level, so it spans the several transactions of `process_in_order`, and is freed by
-    the server if the worker dies.
+    the server if the worker dies. Taken with pg_try_advisory_lock, tried again until
+    WEBHOOK_LOCK_TIMEOUT has passed: a stuck worker holding a customer makes the others give
+    up (ObjectBusy: the task is retried later) instead of waiting behind it for ever.
     """
 
     def __init__(self, key: str) -> None:
@@ -95,14 +103,26 @@ class object_lock:
         self.held = bool(key) and connection.vendor == "postgresql"
 
     def __enter__(self) -> None:
-        if self.held:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [self.key])
+        if not self.held:
+            return
+        deadline = time.monotonic() + app_settings.WEBHOOK_LOCK_TIMEOUT
+        with connection.cursor() as cursor:
+            while True:
+                cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [self.key])
+                if cursor.fetchone()[0]:
+                    return
+                if time.monotonic() >= deadline:
+                    self.held = False
+                    raise ObjectBusy(f"another worker holds {printable(self.key)}")
+                time.sleep(_LOCK_POLL)
 
     def __exit__(self, *exc) -> None:
         if self.held:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [self.key])
+
+
+_LOCK_POLL = 0.05  # seconds between tries for an object's lock
 
 
 def backoff(attempt: int) -> float:

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox import metrics
-from bootwebhooks.inbox.dispatch import dispatch
+from bootwebhooks.inbox.dispatch import dispatch, is_lock_conflict
 from bootwebhooks.inbox.exceptions import InvalidSignature, PayloadTooLarge, WebhookRejected
 from bootwebhooks.inbox.ingest import Delivery, deliver
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
@@ -129,6 +129,7 @@ class StripeWebhookView(APIView):
     | event failed or pending                                  | as new | a new attempt       |
     | a handler raises                                         | 500    | `failed` + traceback|
     | queued mode (WEBHOOK_PROCESSING=queued), not yet final   | 202    | event + task        |
+    | a row lock or statement timeout ran out (PostgreSQL)     | 503    | event, if new       |
     | database unreachable                                     | 503    | -                   |
     | any method but POST                                      | 405    | nothing             |
 
@@ -167,6 +168,11 @@ class StripeWebhookView(APIView):
         if isinstance(exc, WebhookRejected):
             return reject(exc)
         if isinstance(exc, OperationalError | InterfaceError):
+            if is_lock_conflict(exc):
+                # The event is stored (or was never written): a later delivery processes it.
+                reason = type(exc.__cause__ or exc).__name__
+                logger.warning("busy receiving a Stripe event, answered 503: %s", reason)
+                return answer({"error": "busy: rows this event needs are locked, retry later"}, 503)
             logger.exception("database unavailable while receiving a Stripe event")
             return answer({"error": "database unavailable, retry later"}, 503)
         return super().handle_exception(exc)
@@ -235,9 +241,14 @@ class RetryEventView(APIView):
         event = get_object_or_404(WebhookEvent, stripe_id=evt_id)
         params = RetrySerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        done = dispatch(
-            event.pk, trigger=Attempt.Trigger.STAFF, user=request.user, note=params.data["note"]
-        )
+        try:
+            done = dispatch(
+                event.pk, trigger=Attempt.Trigger.STAFF, user=request.user, note=params.data["note"]
+            )
+        except OperationalError as exc:
+            if not is_lock_conflict(exc):
+                raise
+            return Response({"error": "busy: rows it needs are locked, retry later"}, 503)
         return Response(WebhookEventSerializer(_fresh(done)).data)
 
 

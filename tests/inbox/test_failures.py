@@ -76,7 +76,7 @@ def test_database_unreachable_is_a_503_never_a_2xx():
     valid, forged, health = (json.loads(line) for line in result.stdout.decode().splitlines())
     assert valid == [503, {"error": "database unavailable, retry later"}]
     assert forged[0] == 400  # a bad signature never needed the database
-    assert health == [503, {"status": "unhealthy", "database": "unreachable"}]
+    assert health == [503, {"status": "unhealthy", "reason": "the database did not answer"}]
 
 
 @pytest.mark.postgres

@@ -7,6 +7,7 @@ from django.core.management.base import CommandError
 
 from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox import stripe_api
+from bootwebhooks.inbox.fields import printable
 from bootwebhooks.inbox.management.runner import ItemCommand
 from bootwebhooks.memberships import reconcile
 from bootwebhooks.memberships.models import Membership
@@ -65,12 +66,14 @@ class Command(ItemCommand):
                         if status == "failed":
                             failed.append(sub_id)
             except Exception as exc:  # one customer must not end the run
-                self.stderr.write(f"{customer_id}: {exc!r}")
+                self.stderr.write(f"{printable(customer_id)}: {exc!r}")
                 self.tally("failed", customer_id)
                 continue
             self.tally("drifted" if drifts else "in sync")
             for sub_id in failed:
-                self.stderr.write(f"{sub_id}: its repair failed; see the event's attempt")
+                self.stderr.write(
+                    f"{printable(sub_id)}: its repair failed; see the event's attempt"
+                )
                 self.tally("failed", sub_id)
             if drifts and apply and not failed:
                 self.tally("repaired")

@@ -11,6 +11,7 @@ from django.utils import timezone
 from bootwebhooks.inbox import stripe_api
 from bootwebhooks.inbox.dispatch import dispatch, is_lock_conflict
 from bootwebhooks.inbox.exceptions import InvalidPayload
+from bootwebhooks.inbox.fields import printable
 from bootwebhooks.inbox.ingest import ingest_batch, parse_event
 from bootwebhooks.inbox.management.lanes import (
     Lanes,
@@ -21,6 +22,7 @@ from bootwebhooks.inbox.management.lanes import (
 )
 from bootwebhooks.inbox.management.runner import ItemCommand, date_argument
 from bootwebhooks.inbox.models import Attempt, Checkpoint, WebhookEvent
+from bootwebhooks.inbox.timeouts import bound_transaction
 
 RETENTION = timedelta(days=30)  # Stripe's Events API keeps 30 days
 MAX_TYPES = 20  # Stripe's limit for types[]
@@ -121,14 +123,14 @@ class Command(ItemCommand):
             if event.id in stored:
                 self.tally("already stored")
             elif dry_run:
-                self.stdout.write(f"would store {event.id} {event.type}")
+                self.stdout.write(f"would store {printable(event.id)} {printable(event.type)}")
                 self.tally("would store")
             else:
                 try:
                     batch.append(parse_event(json.dumps(event.to_dict())))
                 except InvalidPayload as exc:
-                    self.stderr.write(f"{event.id}: {exc}; skipped")
-                    self.tally("failed", event.id)
+                    self.stderr.write(f"{printable(event.id)}: {exc}; skipped")
+                    self.tally("failed", printable(event.id))
         if batch:
             with transaction.atomic():
                 ingest_batch(batch, source=WebhookEvent.Source.BACKFILL, process=False)
@@ -158,6 +160,7 @@ def dispatch_chunk(chunk: list[tuple[int, str]], stopping: Callable[[], bool]) -
     outcomes = []
     try:
         with transaction.atomic():
+            bound_transaction()
             for pk, stripe_id in chunk:
                 if stopping():
                     break

@@ -1,6 +1,7 @@
 from django.core.management.base import CommandError
 
 from bootwebhooks.inbox.dispatch import dispatch, preview
+from bootwebhooks.inbox.fields import printable
 from bootwebhooks.inbox.management.runner import ItemCommand, date_argument
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
 
@@ -53,7 +54,8 @@ class Command(ItemCommand):
             events = events.filter(stripe_id__in=ids)
             missing = set(ids) - set(events.values_list("stripe_id", flat=True))
             if missing:
-                raise CommandError(f"unknown event id(s): {' '.join(sorted(missing))}")
+                shown = " ".join(printable(i) for i in sorted(missing))
+                raise CommandError(f"unknown event id(s): {shown}")
         if statuses or not ids:
             events = events.filter(status__in=statuses or DEFAULT_STATUSES)
         if types:
@@ -69,12 +71,12 @@ class Command(ItemCommand):
         Stripe redelivery processes meanwhile is then found final and not run twice."""
         try:
             if dry_run:
-                self.stdout.write(f"{stripe_id}: {preview(pk).describe()}")
+                self.stdout.write(f"{printable(stripe_id)}: {preview(pk).describe()}")
                 self.tally("previewed")
                 return
             event = dispatch(pk, trigger=Attempt.Trigger.COMMAND, force=was_final)
         except Exception as exc:  # one bad item must not end the run
-            self.stderr.write(f"{stripe_id}: {exc!r}")
+            self.stderr.write(f"{printable(stripe_id)}: {exc!r}")
             self.tally("failed", stripe_id)
             return
         self.tally(event.status, stripe_id)

@@ -1,0 +1,70 @@
+"""Bounded waits: how long the webhook's and workers' statements may wait for a lock, or run.
+
+Without a bound, a row locked elsewhere (a long admin action, a stuck worker) held every
+delivery for that customer until gunicorn killed the worker: a 500 after 30 s, workers used
+up, `/healthz` unanswered. With one, a statement gives up after WEBHOOK_LOCK_TIMEOUT seconds of
+waiting for a lock or WEBHOOK_STATEMENT_TIMEOUT seconds of running; its transaction rolls back,
+the event stays stored and not final, and the webhook answers 503, so Stripe delivers it again
+later (`dispatch.is_lock_conflict` tells such a failure from the event's own).
+
+PostgreSQL only: SQLite has no row locks (its busy timeout is the connection's `timeout`). The
+settings are SET LOCAL, for one transaction, so nothing leaks to the next user of a connection
+in a transaction-mode pool.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection
+
+from bootwebhooks.conf import app_settings
+
+
+def local_settings() -> list[str]:
+    """The SET LOCAL statements that bound a transaction; none off PostgreSQL or when off."""
+    if connection.vendor != "postgresql":
+        return []
+    bounds = {
+        "lock_timeout": app_settings.WEBHOOK_LOCK_TIMEOUT,
+        "statement_timeout": app_settings.WEBHOOK_STATEMENT_TIMEOUT,
+    }
+    return [f"SET LOCAL {name} = {int(seconds * 1000)}" for name, seconds in bounds.items()]
+
+
+def bound_transaction() -> None:
+    """Bound the rest of the current transaction (one round trip)."""
+    statements = local_settings()
+    if statements:
+        with connection.cursor() as cursor:
+            cursor.execute("; ".join(statements))
+
+
+@contextmanager
+def bounded() -> Iterator[None]:
+    """Bound the statements this block runs, at no extra round trip.
+
+    The SET LOCALs are sent in the same query as a statement. Outside a transaction that is
+    every statement: PostgreSQL runs such a query as one implicit transaction, so they hold
+    for that statement only. Inside one, the first statement is enough: they hold until the
+    transaction ends. The cursor is moved past their (empty) results, so the caller reads its
+    own statement's as usual.
+    """
+    statements = local_settings()
+    if not statements:
+        yield
+        return
+    prefix = "".join(f"{statement}; " for statement in statements)
+    bounded_transaction = False
+
+    def bound(execute, sql, params, many, context):
+        nonlocal bounded_transaction
+        if many or bounded_transaction:
+            return execute(sql, params, many, context)
+        bounded_transaction = connection.in_atomic_block
+        result = execute(prefix + sql, params, many, context)
+        for _ in statements:
+            context["cursor"].nextset()
+        return result
+
+    with connection.execute_wrapper(bound):
+        yield
