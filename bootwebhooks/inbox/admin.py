@@ -388,7 +388,10 @@ def event_search(term: str) -> Q:
 def event_amount(event: WebhookEvent) -> str:
     """What the event's object is worth: an invoice's amount due, a Checkout's total, a
     refund's refunded amount, a dispute's amount; `-` for objects without one."""
-    obj = event.object
+    try:
+        obj = event.object
+    except (RecursionError, ValueError):  # stored too deep (or broken) to parse: no amount
+        return "-"
     if not isinstance(obj, dict) or not isinstance(obj.get("currency"), str):
         return "-"
     if event.type == "charge.refunded":

@@ -73,14 +73,14 @@ def test_a_failing_chunk_is_retried_event_by_event_so_the_good_ones_land(
     tmp_path, events, monkeypatch
 ):
     bad = events[3]["id"]
-    real = import_webhook_events.ingest_missing
+    real = import_webhook_events.ingest_batch
 
     def refusing(batch, **kwargs):
         if any(parsed.id == bad for parsed in batch):
             raise DataError("value the database refuses")
         return real(batch, **kwargs)
 
-    monkeypatch.setattr(import_webhook_events, "ingest_missing", refusing)
+    monkeypatch.setattr(import_webhook_events, "ingest_batch", refusing)
     write_lines(tmp_path / "e.jsonl", *events)
 
     out, err, error = run(tmp_path / "e.jsonl")
