@@ -26,7 +26,7 @@ def make_event(
     obj: dict[str, Any] | None = None,
     **fields: Any,
 ) -> dict[str, Any]:
-    """A v1 snapshot event envelope around `obj` (shape: shared/STRIPE.md)."""
+    """A v1 snapshot event envelope around `obj`."""
     n = next(_ids)
     event = {
         "id": f"evt_test{n:08d}",

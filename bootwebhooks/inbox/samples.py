@@ -1,4 +1,4 @@
-"""Realistic Stripe events (basil shapes, shared/STRIPE.md) for the demo and test deliveries.
+"""Realistic Stripe events (basil shapes, from Stripe's API reference) for demo and test deliveries.
 
 `build(event_type, ...)` makes one event of any type a membership business handles, for one
 student; `customer_journey()` is a signup as Stripe would send it. Ids derive from `key`, so

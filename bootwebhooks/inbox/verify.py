@@ -1,4 +1,4 @@
-"""Stripe's webhook signature scheme (shared/STRIPE.md, "Signature").
+"""Stripe's webhook signature scheme (as Stripe documents it for webhook endpoints).
 
 The header is `t=<unix seconds>,v1=<hex>[,v1=<hex>...]`; the signed string is
 `<t>.<raw body>`, HMAC-SHA256 keyed with the whole `whsec_...` secret. Any `v1` matching any
