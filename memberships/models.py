@@ -12,7 +12,7 @@ from bootwebhooks.inbox.signals import send_on_commit
 from bootwebhooks.inbox.words import when
 from bootwebhooks.memberships import access
 from bootwebhooks.memberships.signals import membership_changed
-from bootwebhooks.payments.models import Payment, Subscription, locked_or_created, locked_row
+from bootwebhooks.payments.models import Payment, Subscription, locked_row
 from bootwebhooks.payments.plans import LIFETIME
 
 
@@ -40,6 +40,9 @@ class Membership(models.Model):
     access_until = models.DateTimeField(null=True, blank=True, help_text="Empty for lifetime.")
     subscription_id = models.CharField(max_length=255, blank=True)
     cancel_at_period_end = models.BooleanField(default=False)
+    overridden = models.BooleanField(
+        default=False, help_text="Staff have overridden it at least once (see its overrides)."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -84,8 +87,8 @@ class Membership(models.Model):
         # No savepoint of its own: inside a handler, dispatch undoes everything if anything
         # fails (its handlers' savepoint, or its whole transaction).
         with transaction.atomic(savepoint=False):
-            membership, created = locked_or_created(cls, user_id=user_id)
-            membership.rederive(event=event, staff=staff, reason=reason, created=created)
+            membership = locked_row(cls, user_id=user_id)
+            membership.rederive(event=event, staff=staff, reason=reason)
         return membership
 
     @classmethod
@@ -112,10 +115,11 @@ class Membership(models.Model):
         if kind == StaffOverride.Kind.REVOKE:
             until = timezone.now()  # access ends now
         with transaction.atomic():
-            membership, _ = locked_or_created(cls, user_id=user_id)
+            membership = locked_row(cls, user_id=user_id)
             membership.overrides.create(
                 kind=kind, until=until, plan=plan, staff=staff, reason=reason.strip()
             )
+            membership.overridden = True  # as StaffOverride.save() just stored it
             membership.rederive(staff=staff, reason=reason.strip())
         return membership
 
@@ -125,7 +129,6 @@ class Membership(models.Model):
         event: WebhookEvent | None = None,
         staff: Any = None,
         reason: str = "",
-        created: bool = False,
     ) -> bool:
         """Re-derive access from the user's facts and record the change, if any.
 
@@ -140,9 +143,10 @@ class Membership(models.Model):
             refund_revokes=app_settings.MEMBERSHIP_REFUND_REVOKES,
             inquiry_suspends=app_settings.MEMBERSHIP_SUSPEND_ON_INQUIRY,
         )
-        # Read after the lock (a staff override committed while we waited is seen); a
-        # membership this transaction just created has none.
-        override = None if created else self.overrides.order_by("-at", "-pk").first()
+        # `overridden` is as of after the lock: the locking statement returns the row as the
+        # transaction that held it left it, and an override sets it under the same lock. So
+        # False means no override exists, and True means read them now, after the lock.
+        override = self.overrides.order_by("-at", "-pk").first() if self.overridden else None
         if override is not None:
             derived = access.overridden(derived, override.kind, override.until, override.plan)
         return self.apply(derived, event=event, staff=staff, reason=reason)
@@ -168,6 +172,8 @@ class Membership(models.Model):
             staff=staff,
             reason=reason or (event.type if event else ""),
         )
+        if not membership_changed.has_listeners(Membership):
+            return True  # nobody to tell: no need to read the user
         send_on_commit(
             membership_changed,
             Membership,
@@ -261,3 +267,10 @@ class StaffOverride(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.until or ''} by {self.staff}: {self.reason}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Also flag the membership as overridden (in the same transaction, taking its row
+        lock if the flag was not set): a refresh reads overrides only when the flag, read
+        after its own lock, says so. Saving is the only way to add one (no bulk_create)."""
+        super().save(*args, **kwargs)
+        Membership.objects.filter(pk=self.membership_id, overridden=False).update(overridden=True)

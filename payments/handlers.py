@@ -25,7 +25,7 @@ PAID_CHECKOUT = frozenset({"paid", "no_payment_required"})
 def record_checkout(event: WebhookEvent) -> Attempt.Outcome | None:
     session = event.object
     metadata = session.get("metadata") or {}
-    user = claim(
+    user_id = claim(
         event.customer_id,
         email=(session.get("customer_details") or {}).get("email") or "",
         client_reference_id=session.get("client_reference_id"),
@@ -36,19 +36,19 @@ def record_checkout(event: WebhookEvent) -> Attempt.Outcome | None:
         event.type.endswith("completed") and session.get("payment_status") in PAID_CHECKOUT
     )
     if session.get("mode") == "subscription":
-        return _checkout_subscription(event, session, user, paid)
+        return _checkout_subscription(event, session, user_id, paid)
     if session.get("mode") == "payment":
-        return _checkout_payment(event, session, user, paid)
+        return _checkout_payment(event, session, user_id, paid)
     return None  # setup mode: nothing is paid
 
 
 def _checkout_payment(
-    event: WebhookEvent, session: dict[str, Any], user: Any, paid: bool
+    event: WebhookEvent, session: dict[str, Any], user_id: Any, paid: bool
 ) -> Attempt.Outcome | None:
     metadata = session.get("metadata") or {}
     payment_intent = _id(session.get("payment_intent"))
     payment = Payment.locked(payment_intent or session["id"], Payment.Kind.ONE_OFF)
-    _own(payment, event.customer_id, user)
+    _own(payment, event.customer_id, user_id)
     payment.payment_intent_id = payment_intent or payment.payment_intent_id
     changed = payment.apply_outcome(paid=paid, failed=event.type.endswith("async_payment_failed"))
     if changed is not None:  # an older snapshot (a failure after the payment) changes nothing
@@ -71,13 +71,13 @@ def _checkout_product(session: dict[str, Any], metadata: dict[str, Any]) -> tupl
 
 
 def _checkout_subscription(
-    event: WebhookEvent, session: dict[str, Any], user: Any, paid: bool
+    event: WebhookEvent, session: dict[str, Any], user_id: Any, paid: bool
 ) -> None:
     subscription_id = _id(session.get("subscription"))
     if not subscription_id:
         return None
     subscription = Subscription.locked(subscription_id)
-    _own(subscription, event.customer_id, user)
+    _own(subscription, event.customer_id, user_id)
     if not subscription.status:  # its own snapshot, with its items, has not arrived
         # Until then only the Checkout's metadata can say what it sells.
         named = plans.metadata_plan(session.get("metadata"))
@@ -94,11 +94,11 @@ def record_invoice(event: WebhookEvent) -> Attempt.Outcome | None:
     keyed on the invoice id, so whichever comes second changes nothing."""
     invoice, version = event.object, event.api_version
     metadata = shapes.invoice_metadata(invoice, version)
-    user = claim(event.customer_id, email=invoice.get("customer_email") or "", metadata=metadata)
+    user_id = claim(event.customer_id, email=invoice.get("customer_email") or "", metadata=metadata)
     # Prices before the payment: a price event locks its price, then the payments naming it.
     price_ids, product_ids = catalogue.invoice_prices(invoice, event)
     payment = Payment.locked(invoice["id"], Payment.Kind.INVOICE)
-    _own(payment, event.customer_id, user)
+    _own(payment, event.customer_id, user_id)
     # Links only ever get filled in, whatever the snapshot's age.
     payment.subscription_id = shapes.invoice_subscription(invoice, version) or (
         payment.subscription_id
@@ -144,11 +144,11 @@ def link_invoice_payment(event: WebhookEvent) -> None:
 def record_subscription(event: WebhookEvent) -> Attempt.Outcome | None:
     sub = event.object
     metadata = sub.get("metadata") or {}
-    user = claim(event.customer_id, metadata=metadata)
+    user_id = claim(event.customer_id, metadata=metadata)
     prices = shapes.subscription_prices(sub)
     catalogue.record_embedded(prices, event)
     subscription = Subscription.locked(sub["id"])
-    _own(subscription, event.customer_id, user)
+    _own(subscription, event.customer_id, user_id)
     start, end = shapes.subscription_period(sub, event.api_version)
     cancel_at = shapes.timestamp(sub.get("cancel_at"))
     plan, product = plans.resolve([PriceFacts.of(price) for price in prices], metadata)
@@ -224,11 +224,11 @@ def unlink_deleted_customer(event: WebhookEvent) -> None:
         customer.mark_deleted(event.stripe_created, event.object.get("email") or "")
 
 
-def _own(row: Payment | Subscription, customer_id: str, user: Any) -> None:
+def _own(row: Payment | Subscription, customer_id: str, user_id: Any) -> None:
     """Fill in whose it is; a fact already owned keeps its owner (only staff move it)."""
     row.customer_id = row.customer_id or customer_id
-    if row.user_id is None and user is not None:
-        row.user = user
+    if row.user_id is None and user_id is not None:
+        row.user_id = user_id
 
 
 def _charge(event: WebhookEvent, charge_id: str, payment_intent: Any) -> Charge:

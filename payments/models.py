@@ -44,8 +44,33 @@ M = TypeVar("M", bound=models.Model)
 
 
 def locked_row(model: type[M], **key: Any) -> M:
-    """The row with `key`, created if missing, locked for this transaction."""
-    return locked_or_created(model, **key)[0]
+    """The row with `key`, created if missing, locked for this transaction: one round trip.
+
+    `INSERT ... ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key RETURNING *` inserts a
+    missing row, or locks the existing one as `SELECT ... FOR UPDATE` would (waiting for a
+    transaction that holds it, bounded by the lock timeout), and returns the row as it is
+    after any such wait, in one statement. Two events creating the same row at once: the
+    second waits on the unique index, then locks and returns the row the first made. `key` is
+    one unique field. On a database that cannot return columns from an INSERT, a select then
+    an insert (`locked_or_created`).
+    """
+    rows = model._base_manager.all()
+    if not connections[rows.db].features.can_return_columns_from_insert:
+        return locked_or_created(model, **key)[0]
+    meta = model._meta
+    (name,) = key
+    unique = [meta.get_field(name)]
+    fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
+    returning = [f for f in meta.concrete_fields if not f.generated]
+    (values,) = rows._insert(
+        [model(**key)],
+        fields=fields,
+        returning_fields=returning,
+        on_conflict=OnConflict.UPDATE,
+        update_fields=unique,
+        unique_fields=unique,
+    )
+    return model.from_db(rows.db, [f.attname for f in returning], values)
 
 
 def locked_or_created(model: type[M], **key: Any) -> tuple[M, bool]:
@@ -128,23 +153,27 @@ class StripeCustomer(models.Model):
         """Staff link the customer to `user`, who takes over all of the customer's facts."""
         self.user, self.linked_at, self.linked_by = user, timezone.now(), by
         self.save(update_fields=["user", "linked_at", "linked_by"])
-        self._hand_over(user, only_unmatched=False)
+        self._hand_over(user.pk if user is not None else None, only_unmatched=False)
 
-    def claim_for(self, user: Any) -> None:
-        """An event's own data says whose this unlinked customer is: link it (unless Stripe
-        deleted it) and hand over the facts nobody owned yet. Deleted or not, the facts move,
-        so the outcome does not depend on whether the deletion arrived first."""
+    def claim_for(self, user_id: Any, *, also_save: list[str] | None = None) -> None:
+        """An event's own data says whose this unlinked customer is (the user's primary key):
+        link it (unless Stripe deleted it) and hand over the facts nobody owned yet. Deleted
+        or not, the facts move, so the outcome does not depend on whether the deletion
+        arrived first. `also_save`: fields the caller changed, saved in the same UPDATE."""
+        fields = list(also_save or [])
         if self.deleted_at is None:
-            self.user, self.linked_at = user, timezone.now()
-            self.save(update_fields=["user", "linked_at"])
-        self._hand_over(user, only_unmatched=True)
+            self.user_id, self.linked_at = user_id, timezone.now()
+            fields += ["user", "linked_at"]
+        if fields:
+            self.save(update_fields=fields)
+        self._hand_over(user_id, only_unmatched=True)
 
-    def _hand_over(self, user: Any, *, only_unmatched: bool) -> None:
+    def _hand_over(self, user_id: Any, *, only_unmatched: bool) -> None:
         for model in (Payment, Subscription):
             facts = model.objects.filter(customer_id=self.customer_id)
             if only_unmatched:
                 facts = facts.filter(user__isnull=True)
-            facts.update(user=user)
+            facts.update(user_id=user_id)
 
     def mark_deleted(self, when: datetime, email: str = "") -> None:
         """Unlink: later events for this customer no longer find a user through it (its

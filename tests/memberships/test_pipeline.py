@@ -74,8 +74,15 @@ def test_linking_a_customer_needs_the_payments_permission(client, django_user_mo
 
 
 def membership_locks(queries) -> int:
+    """Statements that take the membership's row lock: a SELECT ... FOR UPDATE, or the upsert
+    that locks it (payments.models.locked_row)."""
     table = Membership._meta.db_table
-    return sum(1 for q in queries if f'FROM "{table}"' in q["sql"] and "FOR UPDATE" in q["sql"])
+    return sum(
+        1
+        for q in queries
+        if (f'FROM "{table}"' in q["sql"] and "FOR UPDATE" in q["sql"])
+        or (q["sql"].startswith(f'INSERT INTO "{table}"') and "ON CONFLICT" in q["sql"])
+    )
 
 
 @pytest.mark.postgres

@@ -43,10 +43,10 @@ def test_without_insert_returning_the_row_is_inserted_then_selected(monkeypatch)
 
 
 @pytest.mark.django_db
-def test_refreshing_a_new_membership_skips_overrides_an_old_one_reads_them(
+def test_a_membership_never_overridden_costs_no_override_query_an_overridden_one_reads_them(
     student, django_user_model, django_assert_num_queries
 ):
-    with django_assert_num_queries(4):  # lock (missed), insert, payments, subscriptions
+    with django_assert_num_queries(3):  # lock or insert (one statement), payments, subscriptions
         Membership.refresh(student.pk)
     staff = django_user_model.objects.create_user("staff", is_staff=True)
     StaffOverride.objects.create(
@@ -137,3 +137,40 @@ def test_a_row_created_at_the_same_moment_is_locked_not_duplicated_nor_overwritt
 
     (customer,) = StripeCustomer.objects.filter(customer_id="cus_race")
     assert second == {"pk": customer.pk, "email": "first@example.com"}
+
+
+@pytest.mark.django_db
+def test_locked_row_takes_a_missing_or_an_existing_row_in_one_statement(django_assert_num_queries):
+    with transaction.atomic():
+        with django_assert_num_queries(1):
+            made = locked_row(Payment, stripe_id="in_one")
+        made.amount = 700
+        made.save()
+        with django_assert_num_queries(1):
+            again = locked_row(Payment, stripe_id="in_one")
+
+    assert made.pk == again.pk == Payment.objects.get().pk
+    assert again.amount == 700 and not again._state.adding
+    assert again.updated_at == Payment.objects.get().updated_at  # read back, not made up
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_existing_row_comes_back_as_the_transaction_that_held_it_left_it():
+    """The upsert waits on the holder's row lock, then returns the row's newest version: a
+    change committed while it waited is neither missed nor overwritten."""
+    StripeCustomer.objects.create(customer_id="cus_held")
+    second = {}
+
+    def first_changes() -> None:
+        customer = locked_row(StripeCustomer, customer_id="cus_held")
+        customer.email = "changed@example.com"
+        customer.save()
+
+    def then_locks() -> None:
+        with transaction.atomic():
+            second["email"] = locked_row(StripeCustomer, customer_id="cus_held").email
+
+    while_holding(first_changes, then_locks)
+
+    assert second == {"email": "changed@example.com"}

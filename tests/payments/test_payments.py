@@ -92,4 +92,4 @@ def test_a_client_reference_that_is_no_user_id_resolves_nobody(student, clue):
     from bootwebhooks.payments.customers import resolve_user
 
     assert resolve_user(None, client_reference_id=clue) is None
-    assert resolve_user(None, client_reference_id=str(student.pk)) == student
+    assert resolve_user(None, client_reference_id=str(student.pk)) == student.pk
