@@ -14,7 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from bootwebhooks.inbox import metrics, signals
+from bootwebhooks.inbox import metrics, signals, statements
 from bootwebhooks.inbox.fields import printable
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
 from bootwebhooks.inbox.registry import registry
@@ -141,35 +141,16 @@ _OUTCOME_FIELDS = ("status", "processed_at", "attempt_count", "ignored_reason")
 
 def _save_outcome(event: WebhookEvent, attempt: Attempt) -> None:
     """The event's new status and its attempt: on PostgreSQL one round trip, both statements
-    sent as one query (client-side binding, Django's default, allows it). Written out because
-    every processed event pays for them: through the ORM they cost a worker more CPU than the
-    database spends on them. Values go through each field's own preparation (cleaning
-    included), as `save()` would."""
-    quote = connection.ops.quote_name
-
-    def prepared(obj: models.Model, names: tuple[str, ...]) -> tuple[list[str], list[object]]:
-        fields = [obj._meta.get_field(name) for name in names]
-        values = [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
-        return [quote(f.column) for f in fields], values
-
-    columns, values = prepared(event, _OUTCOME_FIELDS)
-    update = (
-        f"UPDATE {quote(WebhookEvent._meta.db_table)} SET "  # noqa: S608  (our own names)
-        + ", ".join(f"{column} = %s" for column in columns)
-        + f" WHERE {quote(WebhookEvent._meta.pk.column)} = %s"
-    )
-    names = tuple(f.name for f in Attempt._meta.concrete_fields if not f.primary_key)
-    attempt_columns, attempt_values = prepared(attempt, names)
-    insert = (
-        f"INSERT INTO {quote(Attempt._meta.db_table)} ({', '.join(attempt_columns)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(attempt_columns))})"
-    )
+    sent as one query (client-side binding, Django's default, allows it); written out
+    (inbox.statements), as every processed event pays for them."""
+    update_sql, update_params = statements.update(event, _OUTCOME_FIELDS)
+    insert_sql, insert_params = statements.insert(attempt)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"{update}; {insert}", [*values, event.pk, *attempt_values])
+            cursor.execute(f"{update_sql}; {insert_sql}", [*update_params, *insert_params])
         else:
-            cursor.execute(update, [*values, event.pk])
-            cursor.execute(insert, attempt_values)
+            cursor.execute(update_sql, update_params)
+            cursor.execute(insert_sql, insert_params)
 
 
 def is_lock_conflict(exc: BaseException) -> bool:

@@ -23,7 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from bootwebhooks.conf import app_settings
-from bootwebhooks.inbox import metrics
+from bootwebhooks.inbox import metrics, statements
 from bootwebhooks.inbox.dispatch import dispatch
 from bootwebhooks.inbox.exceptions import InvalidPayload, ThinEventRejected
 from bootwebhooks.inbox.fields import fit, is_event_id, is_object_id, printable
@@ -328,9 +328,11 @@ def _record(
     # Alone, the INSERT autocommits: one round trip, durable once it returns. Inside a caller's
     # transaction, a savepoint keeps a duplicate's IntegrityError from breaking it.
     guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    sql, params = statements.insert(event)  # written out: every new event pays for it
     try:
-        with guard:
-            event.save(force_insert=True)
+        with guard, connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            (event.pk,) = cursor.fetchone()
     except IntegrityError:
         # A concurrent delivery of the same event inserted it first: this one is a duplicate.
         found = _find(parsed.id, delivery)
