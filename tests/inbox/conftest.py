@@ -1,4 +1,8 @@
+import io
+import os
+import sys
 import uuid
+from collections.abc import Callable
 
 import pytest
 from django.contrib.auth.models import Group
@@ -14,6 +18,21 @@ def handlers(monkeypatch) -> Registry:
     monkeypatch.setattr(dispatch, "registry", fresh)
     monkeypatch.setattr(ingest, "registry", fresh)
     return fresh
+
+
+@pytest.fixture
+def stdin(monkeypatch) -> Callable[[bytes], None]:
+    """Gives a command's standard input these bytes through a real pipe, which cannot seek."""
+
+    def feed(data: bytes) -> None:
+        assert len(data) < 1 << 16, "written before anyone reads: keep it within a pipe's buffer"
+        read, write = os.pipe()
+        os.write(write, data)
+        os.close(write)
+        pipe = io.TextIOWrapper(io.BufferedReader(io.FileIO(read, "rb")))
+        monkeypatch.setattr(sys, "stdin", pipe)
+
+    return feed
 
 
 def mark_effect(event, tag: str = "effect") -> None:

@@ -2,7 +2,6 @@ import io
 import json
 import os
 import signal
-import sys
 
 import pytest
 from django.core.management import call_command
@@ -72,12 +71,8 @@ def test_it_reads_a_one_line_list_object(tmp_path, events):
     assert "3 processed" in run(str(path))[0]
 
 
-def test_it_reads_standard_input(monkeypatch, events):
-    data = "".join(json.dumps(e) + "\n" for e in events).encode()
-    read, write = os.pipe()
-    os.write(write, data)
-    os.close(write)
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.FileIO(read, "rb"))))
+def test_it_reads_standard_input(stdin, events):
+    stdin("".join(json.dumps(e) + "\n" for e in events).encode())
     assert "3 processed" in run("-")[0]
 
 

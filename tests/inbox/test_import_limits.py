@@ -213,3 +213,17 @@ def test_a_list_object_holding_a_lone_surrogate_escape_is_imported(tmp_path, eve
     assert error == ""
     assert "3 processed" in out
     assert imported() == {e["id"] for e in events[:3]}
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+def test_a_list_object_yajl_refuses_is_imported_from_a_pipe_too(stdin, events, indent):
+    """A pipe cannot be read twice: its list objects go to the Python parser from the start,
+    rather than stopping where yajl did with a decoding error about valid JSON."""
+    events[1]["api_version"] = "\udc00"
+    stdin(json.dumps({"object": "list", "data": events[:3]}, indent=indent).encode())
+
+    out, err, error = run("-")
+
+    assert (err, error) == ("", "")
+    assert "3 processed" in out
+    assert imported() == {e["id"] for e in events[:3]}

@@ -231,19 +231,20 @@ def _rereadable(
     stream: io.BufferedReader, reader: Callable[[], "_Capped"], max_item: int
 ) -> Iterator[tuple[str, bytes | Skipped]]:
     """The items of the list object `reader()` reads, parsed by yajl (ijson's C backend). yajl
-    refuses some valid JSON (a lone surrogate escape, an integer past 64 bits): then, if the
-    file can be rewound, the object is read again with ijson's Python parser (slower, decoding
-    as the json module does), from the item where yajl stopped; what that refuses too is
-    broken. Standard input cannot rewind."""
-    start = stream.tell() if stream.seekable() else None
+    refuses some valid JSON (a lone surrogate escape, an integer past 64 bits): then the object
+    is read again with ijson's Python parser (slower, decoding as the json module does), from
+    the item where yajl stopped; what that refuses too is broken. A pipe cannot be read twice:
+    its list objects go to the Python parser from the start."""
+    if not stream.seekable():
+        yield from _list_items(reader(), max_item, _PYTHON_PARSE)
+        return
+    start = stream.tell()
     done = 0
     try:
         for item in _list_items(reader(), max_item, ijson.basic_parse):
             yield item
             done += 1
     except _UNREADABLE:
-        if start is None:
-            raise
         stream.seek(start)
         for item in itertools.islice(_list_items(reader(), max_item, _PYTHON_PARSE), done, None):
             yield item
