@@ -91,6 +91,19 @@ echo "== check, migrate, roles"
 "$bin/python" manage.py shell -c \
     "from accounts.models import User; User.objects.create_user('student@example.com', 'pw')"
 
+echo "== the WSGI module of step 4 loads"
+cat > host/wsgi.py <<'PY'
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+from bootwebhooks.inbox.checks import checked_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "host.settings")
+application = checked_application(get_wsgi_application)
+PY
+"$bin/python" -c "import host.wsgi"
+
 echo "== deliver a signed signup over HTTP"
 "$bin/python" manage.py runserver --noreload "127.0.0.1:$port" >"$work/server.log" 2>&1 &
 server=$!

@@ -74,14 +74,6 @@ def test_manage_py_refuses_to_start_without_a_secret():
     assert "HINT" in result.stderr
 
 
-def test_the_wsgi_application_refuses_to_load_without_a_secret():
-    result = run(["-c", "import bootwebhooks.wsgi"])
-    assert result.returncode != 0
-    assert "ImproperlyConfigured: inbox.E001" in result.stderr
-    loaded = run(["-c", "import bootwebhooks.wsgi"], **PRODUCTION)
-    assert loaded.returncode == 0, loaded.stderr
-
-
 def test_check_deploy_is_clean_with_production_settings():
     result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **PRODUCTION)
     assert result.returncode == 0, result.stderr

@@ -1,22 +1,27 @@
 """Start-up checks for the webhook settings and for what the apps need from the host site.
 
-They run with every management command and, through `raise_on_errors()`, when the WSGI
-application loads under gunicorn. An unset secret is an error, never "accept anything". What
+They run with every management command and, through `checked_application()`, when the
+WSGI or ASGI application loads. An unset secret is an error, never "accept anything". What
 the apps cannot arrange for themselves in a host site (an HTTPS redirect exemption, SQLite's
 write mode, a tasks backend for queued mode) is reported with the exact lines to add.
 """
 
 import ipaddress
 import re
+import sys
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models.base import ModelBase
 from django.urls import NoReverseMatch, reverse
 
 from bootwebhooks.conf import app_settings
 
+T = TypeVar("T")
 QUEUE_SETTINGS = """TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}"""
 
 
@@ -189,7 +194,47 @@ def sqlite_write_mode(databases: dict[str, dict]) -> list[checks.CheckMessage]:
     ]
 
 
-def raise_on_errors() -> None:
-    errors = [m for m in check_webhook_settings() if m.is_serious()]
+# gunicorn's arbiter stops when a worker exits with this status while booting (its
+# WORKER_BOOT_ERROR), instead of forking a replacement that would fail the same way.
+WORKER_BOOT_ERROR = 3
+
+
+def raise_on_errors(
+    messages: Iterable[checks.CheckMessage] | None = None, fail_level: int = checks.ERROR
+) -> None:
+    """Raise ImproperlyConfigured, in one line, for the serious messages that are not
+    silenced; by default those of the webhook settings' checks."""
+    if messages is None:
+        messages = check_webhook_settings()
+    errors = [m for m in messages if m.is_serious(fail_level) and not m.is_silenced()]
     if errors:
-        raise ImproperlyConfigured("; ".join(f"{e.id}: {e.msg} Hint: {e.hint}" for e in errors))
+        raise ImproperlyConfigured("; ".join(_one_line(e) for e in errors))
+
+
+def _one_line(message: checks.CheckMessage) -> str:
+    where = message.obj
+    if isinstance(where, ModelBase):
+        where = where._meta.label  # as Django's own report names a model
+    text = ": ".join(str(part) for part in (message.id, where, message.msg) if part is not None)
+    if message.hint:
+        text += f" (hint: {message.hint})"
+    return " ".join(text.split())
+
+
+def configuration_error(exc: ImproperlyConfigured) -> str:
+    """The one line a process that cannot start prints."""
+    return "configuration error: " + " ".join(str(exc).split())
+
+
+def checked_application(load: Callable[[], T]) -> T:
+    """`load()` (Django's get_wsgi_application or get_asgi_application), then the webhook
+    settings' checks, which no application server runs. A configuration error from either
+    prints one line on stderr and exits the process with status 3: gunicorn then stops
+    instead of booting worker after worker, with or without --preload."""
+    try:
+        application = load()
+        raise_on_errors()
+    except ImproperlyConfigured as exc:
+        print(configuration_error(exc), file=sys.stderr, flush=True)
+        sys.exit(WORKER_BOOT_ERROR)
+    return application
