@@ -35,6 +35,7 @@ class CheckoutGunicorn(Gunicorn):
         cmd = [
             sys.executable, "-m", "gunicorn", "bootwebhooks.wsgi:application",
             "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers), "--timeout", "30",
+            "--no-control-socket",  # two gunicorns side by side (bench/servers.py says why)
         ]  # fmt: skip
         env = {**self.env, "PYTHONPATH": str(self.root)}
         with open(self.log, "ab") as log:

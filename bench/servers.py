@@ -138,6 +138,9 @@ class Gunicorn:
             sys.executable, "-m", "gunicorn", "bootwebhooks.wsgi:application",
             "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
             "--timeout", "30", "--graceful-timeout", "5", "--backlog", "2048",
+            # gunicorn 27 gives every instance the same control socket (~/.gunicorn): servers
+            # running side by side (queued mode, a test suite) would take each other's.
+            "--no-control-socket",
         ]  # fmt: skip
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(

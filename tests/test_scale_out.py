@@ -97,6 +97,7 @@ def test_a_storm_through_two_web_processes_and_two_workers_applies_each_event_on
                 f"127.0.0.1:{port}",
                 "--log-level",
                 "warning",
+                "--no-control-socket",  # gunicorn 27 shares one by default
             ],
             cwd=ROOT,
             env=env,
