@@ -66,13 +66,7 @@ def dispatch(
                 event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
             if event.status in WebhookEvent.FINAL and not force:
                 return event
-            if reason := refusal(livemode=event.livemode, account=event.account):
-                # Stored before the scope changed, or replayed: still not ours to act on.
-                event.ignored_reason = reason
-                outcome, error, trace = Attempt.Outcome.IGNORED, "", ""
-            else:
-                outcome, error, trace = _run_handlers(event, savepoint=not own)
-            _record(event, outcome, error, trace, trigger, user, started, note)
+            _apply(event, trigger, user, started, note, savepoint=not own)
     except _HandlersFailed as failed:
         with transaction.atomic(), bounded():
             event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
@@ -80,7 +74,51 @@ def dispatch(
                 return event  # another delivery finished it in between
             _record(event, Attempt.Outcome.FAILED, failed.error, failed.trace, trigger, user,
                     started, note)  # fmt: skip
+    _log(event, trigger, time.perf_counter() - clock)
+    return event
+
+
+def dispatch_locked(
+    event: WebhookEvent, *, trigger: Attempt.Trigger, savepoint: bool = True
+) -> WebhookEvent:
+    """`dispatch` for a caller that processes several events in one transaction (queued mode's
+    workers) and has already locked this event's row (`select_for_update`) in it.
+
+    Unless the event is final, run its handlers and record the outcome in the caller's
+    transaction, which the caller bounds. In a savepoint, a handler that raises is recorded as
+    a failure without undoing the caller's other events, and a lock conflict
+    (`is_lock_conflict`) raises with the savepoint rolled back and the event as it was.
+    Without one (two round trips fewer), any exception propagates and the caller must roll
+    back its whole transaction, then may run the events again with savepoints.
+    """
+    if event.status in WebhookEvent.FINAL:
+        return event
+    started, clock = timezone.now(), time.perf_counter()
+    _apply(event, trigger, None, started, "", savepoint=savepoint)
     elapsed = time.perf_counter() - clock
+    transaction.on_commit(lambda: _log(event, trigger, elapsed))  # what was committed
+    return event
+
+
+def _apply(
+    event: WebhookEvent,
+    trigger: Attempt.Trigger,
+    user: AbstractBaseUser | None,
+    started: datetime,
+    note: str,
+    *,
+    savepoint: bool,
+) -> None:
+    if reason := refusal(livemode=event.livemode, account=event.account):
+        # Stored before the scope changed, or replayed: still not ours to act on.
+        event.ignored_reason = reason
+        outcome, error, trace = Attempt.Outcome.IGNORED, "", ""
+    else:
+        outcome, error, trace = _run_handlers(event, savepoint=savepoint)
+    _record(event, outcome, error, trace, trigger, user, started, note)
+
+
+def _log(event: WebhookEvent, trigger: Attempt.Trigger, elapsed: float) -> None:
     metrics.PROCESSING.labels(event.type).observe(elapsed)
     logger.info(
         "stripe event %s type=%s status=%s trigger=%s duration_ms=%.1f",
@@ -90,7 +128,6 @@ def dispatch(
         trigger,
         elapsed * 1000,
     )
-    return event
 
 
 def _record(
