@@ -12,6 +12,13 @@ from bootwebhooks.inbox.registry import Registry
 
 
 @pytest.fixture
+def queued_mode(settings) -> None:
+    settings.WEBHOOK_PROCESSING = "queued"
+    settings.WEBHOOK_RETRY_BASE_DELAY = 0  # retries are due at once, so a batch run sees them
+    settings.WEBHOOK_RETRY_LIMIT = 3
+
+
+@pytest.fixture
 def handlers(monkeypatch) -> Registry:
     """A fresh registry in place of the project's, for handlers defined by the test."""
     fresh = Registry()

@@ -11,7 +11,7 @@ def slow_effect(event) -> None:
     from django.contrib.auth.models import Group
 
     Group.objects.create(name=f"{event.stripe_id}:effect:{uuid.uuid4().hex}")
-    if os.environ.get("SLOW_HANDLER"):
+    if os.environ.get("SLOW_HANDLER") in ("1", event.stripe_id):  # every event, or this one
         time.sleep(120)  # long enough to be killed mid-transaction
     time.sleep(float(os.environ.get("HANDLER_SLEEP", "0")))
 

@@ -55,13 +55,14 @@ def lane_of(key: str, jobs: int) -> int:
 def add_jobs_argument(parser: Any) -> None:
     parser.add_argument(
         "--jobs",
-        type=_positive,
+        type=positive,
         default=1,
         help="worker processes, one lane of customers each (PostgreSQL; default 1)",
     )
 
 
-def _positive(value: str) -> int:
+def positive(value: str) -> int:
+    """An argparse type: a whole number of 1 or more."""
     try:
         number = int(value)
     except ValueError:
