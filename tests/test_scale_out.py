@@ -3,7 +3,6 @@ shuffled deliveries from several client threads, and one worker killed midway: e
 acknowledged, applied exactly once, and every student ends a member."""
 
 import json
-import os
 import random
 import signal
 import socket
@@ -18,15 +17,15 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
 
 from bootwebhooks.inbox import samples
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
 from bootwebhooks.memberships.models import Membership
 from bootwebhooks.memberships.services import is_member
 from tests.inbox.conftest import effects, handlers  # noqa: F401  (fixture)
-from tests.webhooks import TEST_SECRET, make_event, signature_header
+from tests.webhooks import make_event, signature_header
 from tests.worker_app.apps import slow_effect
+from tests.workers import worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -70,18 +69,12 @@ def deliver(url: str, event: dict, acknowledged: set, lock: threading.Lock) -> N
 
 def test_a_storm_through_two_web_processes_and_two_workers_applies_each_event_once(handlers):  # noqa: F811
     handlers.handles("product.created")(slow_effect)
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "STRIPE_WEBHOOK_SECRETS": TEST_SECRET,
-        "WEBHOOK_PROCESSING": "queued",
-        "WEBHOOK_TASK_TIMEOUT": "2",
-        "WEBHOOK_RETRY_BASE_DELAY": "1",
-        "HANDLER_SLEEP": "0.02",
-        "DJANGO_SECURE_SSL_REDIRECT": "0",
-    }
+    env = worker_env(
+        WEBHOOK_TASK_TIMEOUT="2",
+        WEBHOOK_RETRY_BASE_DELAY="1",
+        HANDLER_SLEEP="0.02",
+        DJANGO_SECURE_SSL_REDIRECT="0",
+    )
     ports = [free_port(), free_port()]
     python = sys.executable
     web = [

@@ -263,7 +263,7 @@ def _process_rows(
                 _retry(pk, attempt)
         elif pk in conflicts or (key not in locked and patience is not None):
             error = conflicts.get(pk) or ObjectBusy(f"another worker holds {printable(key)}")
-            _failed(task_rows, error, started, worker_id)
+            _finish(task_rows, started, worker_id, exc=error)
             _retry(pk, attempt)
         elif key not in locked:
             busy += [row.pk for row in task_rows]
@@ -272,7 +272,7 @@ def _process_rows(
             continue  # not reached (over `size`, or after a conflict): the task stays ready
         batch.finished += len(tasks)
     for status, task_rows in succeeded.items():
-        _succeeded(task_rows, status, started, worker_id)
+        _finish(task_rows, started, worker_id, status=status)
     return batch, busy
 
 
@@ -350,33 +350,33 @@ def _dispatch_in_order(
     return conflicts
 
 
-def _succeeded(rows: list, status: str, started: datetime, worker_id: str) -> None:
-    """As django-tasks-db's worker records a task that returned `status`, for all at once."""
+def _finish(
+    rows: list,
+    started: datetime,
+    worker_id: str,
+    *,
+    status: str = "",
+    exc: Exception | None = None,
+) -> None:
+    """As django-tasks-db's worker records tasks that returned `status`, or raised `exc`, for
+    all of `rows` at once."""
     from django_tasks_db.models import DBTaskResult
 
+    if exc is None:
+        outcome = {"status": TaskResultStatus.SUCCESSFUL, "return_value": status}
+        raised = {"exception_class_path": "", "traceback": ""}
+    else:
+        outcome = {"status": TaskResultStatus.FAILED, "return_value": None}
+        raised = {
+            "exception_class_path": f"{type(exc).__module__}.{type(exc).__qualname__}",
+            "traceback": "".join(format_exception(exc)),
+        }
     DBTaskResult.objects.filter(pk__in=[row.pk for row in rows]).update(
-        status=TaskResultStatus.SUCCESSFUL,
         started_at=started,
         finished_at=timezone.now(),
         worker_ids=[worker_id],  # a ready task was never claimed before
-        return_value=status,
-        exception_class_path="",
-        traceback="",
-    )
-
-
-def _failed(rows: list, exc: Exception, started: datetime, worker_id: str) -> None:
-    """As django-tasks-db's worker records a task that raised `exc`."""
-    from django_tasks_db.models import DBTaskResult
-
-    DBTaskResult.objects.filter(pk__in=[row.pk for row in rows]).update(
-        status=TaskResultStatus.FAILED,
-        started_at=started,
-        finished_at=timezone.now(),
-        worker_ids=[worker_id],
-        return_value=None,
-        exception_class_path=f"{type(exc).__module__}.{type(exc).__qualname__}",
-        traceback="".join(format_exception(exc)),
+        **outcome,
+        **raised,
     )
 
 
