@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Exists
+
 from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.payments import plans, shapes
 from bootwebhooks.payments.models import Payment, Price
@@ -41,7 +43,31 @@ def record(
 def record_embedded(prices: Iterable[dict[str, Any]], event: WebhookEvent) -> None:
     """The price objects a subscription, a pre-basil invoice or a Checkout carries."""
     for price in prices:
-        record(price, at=event.stripe_created, source_id=event.stripe_id, event=event)
+        if not holds(price):
+            record(price, at=event.stripe_created, source_id=event.stripe_id, event=event)
+
+
+def holds(price: dict[str, Any]) -> bool:
+    """Whether the catalogue holds `price` exactly as given and no payment waits for a price:
+    then an embedded copy changes nothing, and is not written. One read, no lock.
+
+    Every subscription of a plan embeds the same price, so writing each copy made every
+    member's events queue on that one row. Not writing it leaves the snapshot's time where
+    it was: docs/RULES.md ("The price catalogue's order") says what that allows.
+    """
+    price_id = price.get("id")
+    if not isinstance(price_id, str):
+        return False
+    snapshot = Price.snapshot(price)
+    row = (
+        Price.objects.filter(price_id=price_id)
+        .annotate(waiting=Exists(Payment.objects.filter(product=Product.UNKNOWN)))
+        .values(*snapshot, "waiting")
+        .first()
+    )
+    if row is None or row.pop("waiting"):
+        return False
+    return row == snapshot
 
 
 def resolve_waiting(price_id: str, event: WebhookEvent | None) -> set[int]:
@@ -68,7 +94,7 @@ def invoice_prices(invoice: dict[str, Any], event: WebhookEvent) -> tuple[list[s
     for line in shapes.invoice_lines(invoice):
         price_id, product_id, embedded = shapes.line_price(line)
         if embedded is not None:
-            record(embedded, at=event.stripe_created, source_id=event.stripe_id, event=event)
+            record_embedded([embedded], event)
         if price_id:
             price_ids.append(price_id)
             product_ids.append(product_id)

@@ -342,6 +342,16 @@ class Payment(models.Model):
     )
     UNSETTLED_DISPUTES = frozenset({Dispute.OPEN, Dispute.INQUIRY, Dispute.LOST, Dispute.UNKNOWN})
 
+    class Meta:
+        indexes = [
+            # The few payments waiting for a price (read by every embedded price, see catalogue).
+            models.Index(
+                fields=["product"],
+                condition=Q(product=Product.UNKNOWN),
+                name="payment_waiting_for_price",
+            )
+        ]
+
     def __str__(self) -> str:
         return f"{self.stripe_id} {self.status}"
 
@@ -567,6 +577,27 @@ class Price(models.Model):
     def locked(cls, price_id: str) -> "Price":
         return locked_row(cls, price_id=price_id)
 
+    @staticmethod
+    def snapshot(price: dict[str, Any], *, deleted: bool = False) -> dict[str, Any]:
+        """The catalogue's fields of a Stripe price object (all but when and whence)."""
+        product = price.get("product")
+        if isinstance(product, dict):
+            product = product.get("id")
+        recurring = price.get("recurring") if isinstance(price.get("recurring"), dict) else {}
+        amount = price.get("unit_amount")
+        return {
+            "product_id": _text(product, 255),
+            "lookup_key": _text(price.get("lookup_key"), 255),
+            "nickname": _text(price.get("nickname"), 255),
+            "currency": _text(price.get("currency"), 3),
+            "unit_amount": (
+                amount if isinstance(amount, int) and not isinstance(amount, bool) else None
+            ),
+            "interval": _text(recurring.get("interval"), 8),
+            "active": price.get("active") is not False and not deleted,
+            "livemode": price.get("livemode") is True,
+        }
+
     def apply_snapshot(
         self,
         price: dict[str, Any],
@@ -580,21 +611,8 @@ class Price(models.Model):
         incoming = (at, source_id)
         if self.snapshot_at is not None and incoming <= (self.snapshot_at, self.snapshot_event_id):
             return False
-        product = price.get("product")
-        if isinstance(product, dict):
-            product = product.get("id")
-        recurring = price.get("recurring") if isinstance(price.get("recurring"), dict) else {}
-        self.product_id = _text(product, 255)
-        self.lookup_key = _text(price.get("lookup_key"), 255)
-        self.nickname = _text(price.get("nickname"), 255)
-        self.currency = _text(price.get("currency"), 3)
-        amount = price.get("unit_amount")
-        self.unit_amount = (
-            amount if isinstance(amount, int) and not isinstance(amount, bool) else None
-        )
-        self.interval = _text(recurring.get("interval"), 8)
-        self.active = price.get("active") is not False and not deleted
-        self.livemode = price.get("livemode") is True
+        for name, value in self.snapshot(price, deleted=deleted).items():
+            setattr(self, name, value)
         if deleted:
             self.deleted_at = self.deleted_at or at
         self.snapshot_at, self.snapshot_event_id = at, source_id

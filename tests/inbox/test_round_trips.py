@@ -21,10 +21,13 @@ from tests.webhooks import post_event
 BUDGETS = [
     ("customer.created", 2),  # stored as ignored: the delivery count, the INSERT
     ("checkout.session.completed", 19),
-    # Its price is new here: the catalogue's row, its snapshot, the payments that waited for it.
-    ("customer.subscription.created", 18),
+    # Its price is new here: the read that misses it, the catalogue's row, its snapshot, the
+    # payments that waited for it.
+    ("customer.subscription.created", 19),
     ("invoice.paid", 15),
     ("invoice.paid", 17),  # the renewal
+    # Its price as the catalogue holds it: one read, nothing written (three round trips before).
+    ("customer.subscription.updated", 16),
 ]
 
 
@@ -48,7 +51,12 @@ def test_each_new_event_of_a_signup_and_a_renewal_stays_within_its_round_trip_bu
             }
         ],
     }
-    events = [*signup, event("invoice.paid", renewal, key="budget_2", created=now + MONTH)]
+    cancelling = {**signup[2]["data"]["object"], "cancel_at_period_end": True}
+    events = [
+        *signup,
+        event("invoice.paid", renewal, key="budget_2", created=now + MONTH),
+        event("customer.subscription.updated", cancelling, key="budget_3", created=now + MONTH),
+    ]
 
     spent = []
     for evt in events:
@@ -60,5 +68,5 @@ def test_each_new_event_of_a_signup_and_a_renewal_stays_within_its_round_trip_bu
     over = [(t, n, budget) for (t, n), (_, budget) in pairs if n > budget]
     assert over == [], f"(type, spent, budget) over budget; all spent: {spent}"
     assert [t for t, _ in spent] == [t for t, _ in BUDGETS]
-    assert WebhookEvent.objects.filter(status="processed").count() == 4
+    assert WebhookEvent.objects.filter(status="processed").count() == 5
     assert Membership.objects.get(user=member).access_until.timestamp() == now + 2 * MONTH

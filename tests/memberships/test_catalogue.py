@@ -7,6 +7,7 @@ a line embeds the price object. Listing prices (`GET /v1/prices`) returns active
 unless `active=false` is passed (API reference, "List all prices").
 """
 
+import itertools
 import logging
 
 import pytest
@@ -125,6 +126,76 @@ def renewal_lines_naming(price_id: str) -> dict:
     lines = load_event("invoice_paid")["data"]["object"]["lines"]
     lines["data"][0]["pricing"]["price_details"]["price"] = price_id
     return lines
+
+
+# --- a copy the catalogue already holds ---------------------------------------------------
+# Stripe's API reference, "Update a price": only `active`, `lookup_key`, `nickname`, metadata,
+# `tax_behavior` and currency options can change after creation (product, amount, currency and
+# interval are fixed), and each change sends `price.updated` ("Types of events").
+
+
+def test_an_unchanged_embedded_price_is_not_written_again(client, linked_student):
+    """Every subscription of a plan embeds the same price: copies change nothing, so they
+    are not written (and do not queue every member's events on the one row)."""
+    deliver(client, "customer_subscription_created")
+    deliver(client, "customer_subscription_updated")  # later, the same monthly price
+
+    price = Price.objects.get(price_id="price_1TxMonthlyAcme0001")
+    assert price.snapshot_event_id == load_event("customer_subscription_created")["id"]
+
+
+def test_a_changed_embedded_price_is_taken(client, linked_student):
+    deliver(client, "customer_subscription_created")
+    updated = load_event("customer_subscription_updated")
+    updated["data"]["object"]["items"]["data"][0]["price"]["nickname"] = "Monthly (2027)"
+    deliver(client, updated)
+
+    price = Price.objects.get(price_id="price_1TxMonthlyAcme0001")
+    assert (price.nickname, price.snapshot_event_id) == ("Monthly (2027)", updated["id"])
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
+def test_a_price_changed_and_changed_back_ends_as_it_is_in_any_order(client, student, order):
+    """The nickname goes A, B, A: price.created (A), price.updated (B), price.updated (A),
+    then an invoice embedding A. An embedded copy equal to the row is not written, but price
+    events always are, so the late B is refused by the price event that set A back."""
+    first = load_event("price_created")
+    changed = load_event("price_updated")
+    changed_back = load_event(
+        "price_updated",
+        id="evt_1TxFixture000000199",
+        created=changed["created"] + 100,
+        obj__nickname=first["data"]["object"]["nickname"],
+    )
+    invoice = load_event("invoice_paid__one_off_legacy")
+    embedded = invoice["data"]["object"]["lines"]["data"][0]["price"]
+    assert Price.snapshot(embedded) == Price.snapshot(first["data"]["object"])
+    assert Price.snapshot(changed["data"]["object"]) != Price.snapshot(embedded)
+    events = [first, changed, changed_back, invoice]
+
+    for index in order:
+        deliver(client, events[index])
+
+    assert Price.objects.get(price_id=embedded["id"]).nickname == embedded["nickname"]
+
+
+def test_a_copy_equal_to_the_row_still_resolves_a_payment_that_waits_for_it(client, linked_student):
+    """A price committed by a concurrent event that could not see the payment waiting for
+    it: the next copy is read as a change while any payment waits, so the payment resolves."""
+    deliver(client, "invoice_paid")  # names the monthly price, which nobody has seen
+    sub = load_event("customer_subscription_created")
+    price = sub["data"]["object"]["items"]["data"][0]["price"]
+    Price.objects.create(
+        price_id=price["id"],
+        snapshot_at=FOREVER.replace(year=2000),
+        snapshot_event_id="evt_concurrent",
+        **Price.snapshot(price),
+    )
+    assert Payment.objects.get().product == "unknown"
+
+    deliver(client, sub)
+
+    assert Payment.objects.get().product == "membership"
 
 
 # --- sync_stripe_prices --------------------------------------------------------------------
