@@ -5,7 +5,8 @@ import sys
 
 def main(argv: list[str]) -> None:
     """Django's command line, with a configuration error as one line and a non-zero exit,
-    whichever command meets it: a setting that cannot be read, or a system check error.
+    whichever command meets it: a setting that cannot be read, a system check error, or a
+    database that cannot be reached or used (a traceback only with --traceback).
 
     `check` keeps Django's full report (warnings and hints included): reporting is its job.
     runserver gets the system checks here, before it starts: it runs them itself in a thread
@@ -17,8 +18,9 @@ def main(argv: list[str]) -> None:
     from django.core import checks
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
+    from django.db import DatabaseError
 
-    from bootwebhooks.inbox.checks import configuration_error, raise_on_errors
+    from bootwebhooks.inbox.checks import configuration_error, database_error, raise_on_errors
 
     try:
         django.setup()
@@ -29,6 +31,10 @@ def main(argv: list[str]) -> None:
         execute_from_command_line(argv)
     except ImproperlyConfigured as exc:
         sys.exit(configuration_error(exc))
+    except DatabaseError as exc:
+        if "--traceback" in argv:
+            raise
+        sys.exit(database_error(exc))
 
 
 def stop_on_check_errors() -> None:

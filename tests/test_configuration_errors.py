@@ -93,6 +93,23 @@ def test_a_check_error_stops_any_command_with_one_line(command):
     assert one_line_error(run(["manage.py", *command])) == NO_SECRET
 
 
+@pytest.mark.parametrize(
+    "command", [["migrate"], ["replay_webhook_events", "--status", "failed", "--dry-run"]]
+)
+def test_a_database_that_cannot_be_reached_is_one_line(command):
+    """Nothing listens on port 1: psycopg's connection error, said in one line."""
+    env = {"STRIPE_WEBHOOK_SECRETS": "whsec_x", "DATABASE_URL": "postgres://nobody@127.0.0.1:1/x"}
+    line = one_line_error(run(["manage.py", *command], **env))
+    assert line.startswith("database error: OperationalError: connection failed:")
+    assert "127.0.0.1" in line and "port 1" in line
+
+
+def test_a_database_error_keeps_its_traceback_when_asked():
+    env = {"STRIPE_WEBHOOK_SECRETS": "whsec_x", "DATABASE_URL": "postgres://nobody@127.0.0.1:1/x"}
+    result = run(["manage.py", "migrate", "--traceback"], **env)
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
 def test_several_check_errors_share_the_line():
     result = run(["manage.py", "migrate"], STRIPE_WEBHOOK_TOLERANCE="0")
     tolerance = "; inbox.E003: STRIPE_WEBHOOK_TOLERANCE must be a positive number of seconds."

@@ -226,6 +226,12 @@ def configuration_error(exc: ImproperlyConfigured) -> str:
     return "configuration error: " + " ".join(str(exc).split())
 
 
+def database_error(exc: Exception) -> str:
+    """The one line a command that met a database error prints (psycopg's and SQLite's
+    messages name the server, or the file, and what went wrong)."""
+    return f"database error: {type(exc).__name__}: " + " ".join(str(exc).split())
+
+
 def checked_application(load: Callable[[], T]) -> T:
     """`load()` (Django's get_wsgi_application or get_asgi_application), then the webhook
     settings' checks, which no application server runs. A configuration error from either
