@@ -101,7 +101,7 @@ def parse_event(body: bytes | str) -> ParsedEvent:
     obj = envelope.get("object") if isinstance(envelope, dict) else None
     if not isinstance(obj, dict):
         raise InvalidPayload("event has no data.object")
-    if nested_deeper_than(data, MAX_DEPTH):
+    if could_nest_deeper_than(text, MAX_DEPTH) and nested_deeper_than(data, MAX_DEPTH):
         raise InvalidPayload(f"body is nested deeper than {MAX_DEPTH} levels")
     return ParsedEvent(
         id=event_id,
@@ -115,6 +115,13 @@ def parse_event(body: bytes | str) -> ParsedEvent:
         customer_email=_email(obj),
         body=text,
     )
+
+
+def could_nest_deeper_than(text: str, limit: int) -> bool:
+    """False when the JSON `text` cannot nest more than `limit` levels: each level opens with
+    its own `{` or `[`, so fewer of them than that (in strings too) settle it without walking
+    the parsed value, which cost a fifth of a duplicate delivery's CPU."""
+    return text.count("{") + text.count("[") > limit
 
 
 def nested_deeper_than(value: Any, limit: int) -> bool:

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from bootwebhooks.inbox.ingest import MAX_DEPTH, could_nest_deeper_than, nested_deeper_than
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
 from tests.inbox.conftest import effects, mark_effect
 from tests.webhooks import make_event, post_event, signature_header
@@ -158,6 +159,34 @@ def test_it_refuses_a_signed_body_that_is_not_a_v1_event(client, body, message):
     assert response.status_code == 400
     assert message in response.json()["error"]
     assert WebhookEvent.objects.count() == 0
+
+
+def event_nested(depth: int) -> dict:
+    """A valid event whose objects and arrays nest exactly `depth` levels (the event is 1)."""
+    value: dict = {"end": 1}
+    for _ in range(depth - 3):  # the event, `data` and `data.object` are the first three
+        value = {"a": value}
+    return make_event("invoice.paid", obj={"id": "in_deep", **value})
+
+
+def test_it_takes_an_event_nested_to_the_limit_and_refuses_one_level_more(client):
+    assert not nested_deeper_than(event_nested(MAX_DEPTH), MAX_DEPTH)
+    assert nested_deeper_than(event_nested(MAX_DEPTH + 1), MAX_DEPTH)
+
+    assert post_event(client, event_nested(MAX_DEPTH)).status_code == 200
+    refused = post_event(client, event_nested(MAX_DEPTH + 1))
+
+    assert (refused.status_code, WebhookEvent.objects.count()) == (400, 1)
+    assert "nested deeper" in refused.json()["error"]
+
+
+def test_brackets_inside_strings_do_not_make_an_event_deep(client):
+    """More `{` and `[` than the limit, all in a string: counting them only decides whether
+    the nesting is walked; the walk finds two levels under the object."""
+    event = make_event("invoice.paid", obj={"id": "in_shallow", "description": "{[" * MAX_DEPTH})
+    assert could_nest_deeper_than(json.dumps(event), MAX_DEPTH)
+
+    assert post_event(client, event).status_code == 200
 
 
 def test_it_refuses_thin_events_by_name(client):
