@@ -14,9 +14,11 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.memberships import is_member
 from bootwebhooks.payments.models import Payment, Price
 from tests.stripe_events import MID_P1, deliver, load_event, membership_of
+from tests.webhooks import post_event
 
 pytestmark = pytest.mark.django_db
 FOREVER = MID_P1.replace(year=2060)
@@ -196,6 +198,19 @@ def test_a_copy_equal_to_the_row_still_resolves_a_payment_that_waits_for_it(clie
     deliver(client, sub)
 
     assert Payment.objects.get().product == "membership"
+
+
+def test_an_embedded_price_id_that_cannot_be_stored_fails_the_event_with_the_reason(
+    client, linked_student
+):
+    sub = load_event("customer_subscription_created")
+    sub["data"]["object"]["items"]["data"][0]["price"]["id"] = "price_1Tx\x00Acme"
+
+    response = post_event(client, sub)
+
+    assert response.status_code == 500
+    attempt = WebhookEvent.objects.get(stripe_id=sub["id"]).attempts.get()
+    assert "Price.price_id 'price_1Tx\\x00Acme' holds a NUL" in attempt.error
 
 
 # --- sync_stripe_prices --------------------------------------------------------------------
