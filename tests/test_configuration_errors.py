@@ -22,6 +22,11 @@ NO_SECRET = (
     "(hint: Set it to the endpoint's signing secret (whsec_...) from the Stripe dashboard; "
     "during a roll give both, comma-separated. `make run` sets a demo one.)"
 )
+# Nothing listens on port 1.
+NO_DATABASE = {
+    "STRIPE_WEBHOOK_SECRETS": "whsec_x",
+    "DATABASE_URL": "postgres://nobody@127.0.0.1:1/x",
+}
 
 
 def run(args: list[str], timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
@@ -97,16 +102,14 @@ def test_a_check_error_stops_any_command_with_one_line(command):
     "command", [["migrate"], ["replay_webhook_events", "--status", "failed", "--dry-run"]]
 )
 def test_a_database_that_cannot_be_reached_is_one_line(command):
-    """Nothing listens on port 1: psycopg's connection error, said in one line."""
-    env = {"STRIPE_WEBHOOK_SECRETS": "whsec_x", "DATABASE_URL": "postgres://nobody@127.0.0.1:1/x"}
-    line = one_line_error(run(["manage.py", *command], **env))
+    """psycopg's connection error, said in one line."""
+    line = one_line_error(run(["manage.py", *command], **NO_DATABASE))
     assert line.startswith("database error: OperationalError: connection failed:")
     assert "127.0.0.1" in line and "port 1" in line
 
 
 def test_a_database_error_keeps_its_traceback_when_asked():
-    env = {"STRIPE_WEBHOOK_SECRETS": "whsec_x", "DATABASE_URL": "postgres://nobody@127.0.0.1:1/x"}
-    result = run(["manage.py", "migrate", "--traceback"], **env)
+    result = run(["manage.py", "migrate", "--traceback"], **NO_DATABASE)
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
