@@ -1,6 +1,7 @@
 import pytest
 from django.db import connection
 
+from bootwebhooks.inbox import statements
 from tests.webhooks import TEST_SECRET
 
 
@@ -12,13 +13,19 @@ def webhook_secret(settings):
 
 
 def pytest_collection_modifyitems(config, items):
-    """`@pytest.mark.postgres` tests need row locks and real concurrent connections."""
-    if connection.vendor == "postgresql":
-        return
-    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL=postgres://...)")
-    for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(skip)
+    """`@pytest.mark.postgres` tests need row locks and real concurrent connections;
+    `@pytest.mark.batched` ones count PostgreSQL's round trips where statements can share a
+    query (not with server-side binding: tests/server_side_binding.py)."""
+    if connection.vendor != "postgresql":
+        skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL=postgres://...)")
+        for item in items:
+            if "postgres" in item.keywords:
+                item.add_marker(skip)
+    if connection.vendor == "postgresql" and statements.batching() == statements.ONE_BY_ONE:
+        one_by_one = pytest.mark.skip(reason="this driver setup sends one statement per query")
+        for item in items:
+            if "batched" in item.keywords:
+                item.add_marker(one_by_one)
 
 
 @pytest.fixture

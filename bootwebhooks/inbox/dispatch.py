@@ -177,27 +177,28 @@ _OUTCOME_FIELDS = ("status", "processed_at", "attempt_count", "ignored_reason")
 
 
 def _save_outcome(event: WebhookEvent, attempt: Attempt) -> None:
-    """The event's new status and its attempt: on PostgreSQL one round trip, both statements
-    sent as one query (client-side binding, Django's default, allows it); written out
-    (inbox.statements), as every processed event pays for them."""
-    update_sql, update_params = statements.update(event, _OUTCOME_FIELDS)
-    insert_sql, insert_params = statements.insert(attempt)
+    """The event's new status and its attempt: one round trip where the driver sends both
+    statements as one query (inbox.statements); written out, as every processed event pays
+    for them."""
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"{update_sql}; {insert_sql}", [*update_params, *insert_params])
-        else:
-            cursor.execute(update_sql, update_params)
-            cursor.execute(insert_sql, insert_params)
+        statements.send(
+            cursor, [statements.update(event, _OUTCOME_FIELDS), statements.insert(attempt)]
+        )
 
 
 def is_lock_conflict(exc: BaseException) -> bool:
     """PostgreSQL failed this transaction to break a lock cycle, for a serialisation conflict,
     or because a lock or statement timeout ran out: nothing is wrong with the event, and
     running it again later works."""
-    return any(getattr(e, "sqlstate", None) in _LOCK_CONFLICTS for e in (exc, exc.__cause__))
+    return any(_sqlstate(e) in _LOCK_CONFLICTS for e in (exc, exc.__cause__))
 
 
-# SQLSTATEs (read from psycopg's exception, so psycopg is imported only on PostgreSQL):
+def _sqlstate(exc: BaseException | None) -> str | None:
+    """The SQLSTATE of a driver's error: psycopg 3 calls it `sqlstate`, psycopg2 `pgcode`."""
+    return getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+
+
+# SQLSTATEs (read from the driver's exception, so no driver is imported off PostgreSQL):
 # deadlock_detected, serialization_failure, lock_not_available (lock_timeout),
 # query_canceled (statement_timeout).
 _LOCK_CONFLICTS = frozenset({"40P01", "40001", "55P03", "57014"})

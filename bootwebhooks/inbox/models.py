@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from bootwebhooks.inbox import statements
 from bootwebhooks.inbox.fields import FittedCharField, FittedTextField
 
 
@@ -154,13 +155,14 @@ class WebhookEvent(models.Model):
             f"UPDATE {table} SET delivery_count = delivery_count + 1 "  # noqa: S608
             "WHERE stripe_id = %s RETURNING id, status"
         )
-        relaxed = connection.vendor == "postgresql" and not connection.in_atomic_block
+        relaxed = (
+            connection.vendor == "postgresql"
+            and not connection.in_atomic_block
+            and statements.batching() != statements.ONE_BY_ONE  # both in one query, or neither
+        )
+        parts = [("SET LOCAL synchronous_commit = off", [])] if relaxed else []
         with connection.cursor() as cursor:
-            if relaxed:  # client-side binding (Django's default) sends both in one query
-                cursor.execute("SET LOCAL synchronous_commit = off; " + sql, [stripe_id])
-                cursor.nextset()
-            else:
-                cursor.execute(sql, [stripe_id])
+            statements.send(cursor, [*parts, (sql, [stripe_id])])
             row = cursor.fetchone()
         return (row[0], row[1]) if row else None
 

@@ -5,9 +5,17 @@ profile in docs/BENCHMARKS.md), so the INSERT of a new event and the UPDATE of i
 are built here from the model's own fields. Values go through each field's own preparation,
 as `save()` does: `pre_save` (auto_now_add) and `get_db_prep_save` (the cleaning of
 inbox.fields included).
+
+Several statements ride in one query, one round trip, where the database driver allows it
+(`send`, `read_each`); elsewhere they run one by one with the same effect.
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 from django.db import connection, models
+
+Statement = tuple[str, Sequence[Any]]
 
 
 def insert(obj: models.Model) -> tuple[str, list[object]]:
@@ -43,3 +51,65 @@ def _prepared(
 
 def _quote(name: str) -> str:
     return connection.ops.quote_name(name)
+
+
+# How several statements can share one query, by driver. psycopg 3 with client-side binding
+# (Django's default) sends them in one query and hands back each one's results in turn.
+# psycopg2 sends them too but keeps only the last one's results. Server-side binding (the
+# `server_side_binding` option) prepares each query, and a prepared query holds one statement.
+EACH_RESULT, LAST_RESULT, ONE_BY_ONE = "each result", "last result", "one by one"
+
+
+def batching() -> str:
+    """How this connection's driver runs several statements in one query (see above)."""
+    if connection.vendor != "postgresql":
+        return ONE_BY_ONE  # sqlite3 runs one statement per execute()
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    if not is_psycopg3:
+        return LAST_RESULT
+    if connection.settings_dict["OPTIONS"].get("server_side_binding") is True:
+        return ONE_BY_ONE
+    return EACH_RESULT
+
+
+def send(cursor: Any, parts: Sequence[Statement]) -> None:
+    """Run `parts` in order, in one round trip where the driver allows; the cursor is left on
+    the last one's results."""
+    if len(parts) > 1 and batching() != ONE_BY_ONE:
+        _execute_together(cursor, parts)
+        if batching() == EACH_RESULT:
+            for _ in parts[1:]:
+                cursor.nextset()
+        return
+    for sql, params in parts:
+        cursor.execute(sql, params)
+
+
+def read_each(cursor: Any, parts: Sequence[Statement]) -> list[list[tuple]]:
+    """Run `parts` in order and return each one's rows ([] for a statement without any), in
+    one round trip where the driver hands back every result (psycopg 3, client-side binding).
+
+    Each statement sees what the ones before it did and waited for: PostgreSQL runs the
+    statements of one query one after another, each with a new snapshot in READ COMMITTED.
+    """
+    if len(parts) > 1 and batching() == EACH_RESULT:
+        _execute_together(cursor, parts)
+        rows = [_rows(cursor)]
+        for _ in parts[1:]:
+            cursor.nextset()
+            rows.append(_rows(cursor))
+        return rows
+    found = []
+    for sql, params in parts:
+        cursor.execute(sql, params)
+        found.append(_rows(cursor))
+    return found
+
+
+def _execute_together(cursor: Any, parts: Sequence[Statement]) -> None:
+    cursor.execute("; ".join(sql for sql, _ in parts), [p for _, params in parts for p in params])
+
+
+def _rows(cursor: Any) -> list[tuple]:
+    return cursor.fetchall() if cursor.description is not None else []

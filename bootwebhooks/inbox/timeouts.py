@@ -9,7 +9,9 @@ later (`dispatch.is_lock_conflict` tells such a failure from the event's own).
 
 PostgreSQL only: SQLite has no row locks (its busy timeout is the connection's `timeout`). The
 settings are SET LOCAL, for one transaction, so nothing leaks to the next user of a connection
-in a transaction-mode pool.
+in a transaction-mode pool. With server-side binding (the `server_side_binding` option) a query
+holds one statement: a transaction's bounds then cost a round trip of their own, and a
+statement outside any transaction (storing a new event) runs unbounded.
 """
 
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from contextlib import contextmanager
 from django.db import connection
 
 from bootwebhooks.conf import app_settings
+from bootwebhooks.inbox import statements as sql_statements
 
 
 def local_settings() -> list[str]:
@@ -36,7 +39,7 @@ def bound_transaction() -> None:
     statements = local_settings()
     if statements:
         with connection.cursor() as cursor:
-            cursor.execute("; ".join(statements))
+            sql_statements.send(cursor, [(statement, []) for statement in statements])
 
 
 @contextmanager
@@ -61,9 +64,16 @@ def bounded() -> Iterator[None]:
         if many or bounded_transaction:
             return execute(sql, params, many, context)
         bounded_transaction = connection.in_atomic_block
+        batching = sql_statements.batching()
+        if batching == sql_statements.ONE_BY_ONE:
+            if bounded_transaction:
+                for statement in statements:
+                    context["cursor"].execute(statement)
+            return execute(sql, params, many, context)
         result = execute(prefix + sql, params, many, context)
-        for _ in statements:
-            context["cursor"].nextset()
+        if batching == sql_statements.EACH_RESULT:
+            for _ in statements:
+                context["cursor"].nextset()
         return result
 
     with connection.execute_wrapper(bound):

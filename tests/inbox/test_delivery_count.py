@@ -24,6 +24,7 @@ def synchronous_commit() -> str:
         return cursor.fetchone()[0]
 
 
+@pytest.mark.batched
 def test_outside_a_transaction_the_count_commits_without_waiting_in_one_round_trip(stored):
     with CaptureQueriesContext(connection) as queries:
         assert WebhookEvent.count_delivery("evt_count1") == (stored.pk, "pending")

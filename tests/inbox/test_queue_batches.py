@@ -296,6 +296,7 @@ def test_a_bad_events_per_transaction_is_a_one_line_error():
 
 
 @pytest.mark.postgres
+@pytest.mark.batched
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_costs_one_round_trip_per_event_beyond_its_handlers_and_a_few_per_batch(
     handlers,

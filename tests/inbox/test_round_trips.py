@@ -32,6 +32,7 @@ BUDGETS = [
 
 
 @pytest.mark.postgres
+@pytest.mark.batched
 @pytest.mark.django_db(transaction=True)
 def test_each_new_event_of_a_signup_and_a_renewal_stays_within_its_round_trip_budget(
     client, django_user_model

@@ -45,6 +45,7 @@ def test_it_ignores_a_type_no_handler_takes(client, handlers):
     assert WebhookEvent.objects.get().status == WebhookEvent.Status.IGNORED
 
 
+@pytest.mark.batched
 @pytest.mark.parametrize("final", ["processed", "ignored", "superseded"])
 def test_it_counts_a_redelivery_of_a_final_event_without_running_handlers(
     client, handlers, final, django_assert_num_queries
