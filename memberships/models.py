@@ -2,18 +2,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import connection, models, transaction
+from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 
 from bootwebhooks.conf import app_settings
+from bootwebhooks.inbox import statements
 from bootwebhooks.inbox.fields import FittedCharField
 from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.inbox.signals import send_on_commit
 from bootwebhooks.inbox.words import when
 from bootwebhooks.memberships import access
 from bootwebhooks.memberships.signals import membership_changed
-from bootwebhooks.payments.models import Payment, Subscription, locked_row
+from bootwebhooks.payments.models import Payment, Subscription, locked_row, locked_row_then
 from bootwebhooks.payments.plans import LIFETIME
+
+# A user's payments and subscriptions, as Membership.rederive reads them.
+Facts = tuple[list[Payment], list[Subscription]]
 
 
 class Membership(models.Model):
@@ -75,6 +80,17 @@ class Membership(models.Model):
         return locked_row(cls, user_id=user_id)
 
     @classmethod
+    def locked_with_facts(cls, user_id: int) -> tuple["Membership", "Facts"]:
+        """`locked_for`, and the user's payments and subscriptions read after the lock: one
+        round trip where the driver allows (payments.models.locked_row_then)."""
+        membership, (payments, subscriptions) = locked_row_then(
+            cls,
+            [Payment.objects.filter(user_id=user_id), Subscription.objects.filter(user_id=user_id)],
+            user_id=user_id,
+        )
+        return membership, (payments, subscriptions)
+
+    @classmethod
     def refresh(
         cls,
         user_id: int,
@@ -87,8 +103,8 @@ class Membership(models.Model):
         # No savepoint of its own: inside a handler, dispatch undoes everything if anything
         # fails (its handlers' savepoint, or its whole transaction).
         with transaction.atomic(savepoint=False):
-            membership = locked_row(cls, user_id=user_id)
-            membership.rederive(event=event, staff=staff, reason=reason)
+            membership, facts = cls.locked_with_facts(user_id)
+            membership.rederive(facts, event=event, staff=staff, reason=reason)
         return membership
 
     @classmethod
@@ -115,16 +131,17 @@ class Membership(models.Model):
         if kind == StaffOverride.Kind.REVOKE:
             until = timezone.now()  # access ends now
         with transaction.atomic():
-            membership = locked_row(cls, user_id=user_id)
+            membership, facts = cls.locked_with_facts(user_id)
             membership.overrides.create(
                 kind=kind, until=until, plan=plan, staff=staff, reason=reason.strip()
             )
             membership.overridden = True  # as StaffOverride.save() just stored it
-            membership.rederive(staff=staff, reason=reason.strip())
+            membership.rederive(facts, staff=staff, reason=reason.strip())
         return membership
 
     def rederive(
         self,
+        facts: "Facts",
         *,
         event: WebhookEvent | None = None,
         staff: Any = None,
@@ -132,13 +149,14 @@ class Membership(models.Model):
     ) -> bool:
         """Re-derive access from the user's facts and record the change, if any.
 
-        The caller holds this membership's row lock: the facts are read after it, so a
-        concurrent event that changed other facts has either committed (and is seen) or
-        waits for this one.
+        The caller holds this membership's row lock and read `facts` after it
+        (`locked_with_facts`), so a concurrent event that changed other facts has either
+        committed (and is seen) or waits for this one.
         """
+        payments, subscriptions = facts
         derived = access.derive(
-            list(Payment.objects.filter(user_id=self.user_id)),
-            list(Subscription.objects.filter(user_id=self.user_id)),
+            payments,
+            subscriptions,
             grace=timedelta(days=app_settings.MEMBERSHIP_GRACE_DAYS),
             refund_revokes=app_settings.MEMBERSHIP_REFUND_REVOKES,
             inquiry_suspends=app_settings.MEMBERSHIP_SUSPEND_ON_INQUIRY,
@@ -164,14 +182,15 @@ class Membership(models.Model):
         after = self.state()
         if before == after:
             return False
-        self.save()
-        change = self.changes.create(
+        change = MembershipChange(
+            membership=self,
             before=before,
             after=after,
             event=event,
             staff=staff,
             reason=reason or (event.type if event else ""),
         )
+        self._save_with(change)
         if not membership_changed.has_listeners(Membership):
             return True  # nobody to tell: no need to read the user
         send_on_commit(
@@ -189,6 +208,21 @@ class Membership(models.Model):
             staff=staff,
         )
         return True
+
+    def _save_with(self, change: "MembershipChange") -> None:
+        """This membership's UPDATE and its history row: one round trip where the driver
+        sends both in one query (inbox.statements), written out. Through `save()` when a
+        receiver listens to either model's save signals, so a host's receivers still run."""
+        models_ = (Membership, MembershipChange)
+        if any(signal.has_listeners(m) for signal in (pre_save, post_save) for m in models_):
+            self.save()
+            change.save()
+            return
+        names = tuple(f.name for f in self._meta.concrete_fields if not f.primary_key)
+        with connection.cursor() as cursor:
+            statements.send(cursor, [statements.update(self, names), statements.insert(change)])
+            (change.pk,) = cursor.fetchone()
+        change._state.adding, change._state.db = False, connection.alias
 
 
 class MembershipChange(models.Model):

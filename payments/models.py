@@ -10,6 +10,7 @@ events; SET_NULL (not PROTECT) is the safety net for any other deletion: a payme
 outlive its events.
 """
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -17,8 +18,10 @@ from django.conf import settings
 from django.db import connections, models
 from django.db.models import Q
 from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
+from bootwebhooks.inbox import statements
 from bootwebhooks.inbox.fields import ExactCharField, FittedCharField, FittedEmailField
 from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.inbox.words import day, money, span
@@ -54,23 +57,69 @@ def locked_row(model: type[M], **key: Any) -> M:
     one unique field. On a database that cannot return columns from an INSERT, a select then
     an insert (`locked_or_created`).
     """
-    rows = model._base_manager.all()
-    if not connections[rows.db].features.can_return_columns_from_insert:
-        return locked_or_created(model, **key)[0]
+    return locked_row_then(model, [], **key)[0]
+
+
+def locked_row_then(
+    model: type[M], reads: Sequence[models.QuerySet], **key: Any
+) -> tuple[M, list[list[models.Model]]]:
+    """`locked_row`, then each queryset of `reads`, evaluated after the lock and any wait for
+    it (so they see what the transaction that held the row committed): all in one round trip
+    where the driver hands back each statement's results (inbox.statements.read_each), else
+    one after another."""
+    db = model._base_manager.db
+    if not connections[db].features.can_return_columns_from_insert:
+        return locked_or_created(model, **key)[0], [list(rows) for rows in reads]
+    lock = _upsert_compiler(model, key, db)
+    compilers = [rows.query.get_compiler(using=rows.db) for rows in reads]
+    (lock_sql,) = lock.as_sql()
+    with connections[db].cursor() as cursor:
+        (locked, *found) = statements.read_each(
+            cursor, [lock_sql, *(c.as_sql() for c in compilers)]
+        )
+    returning = lock.returning_fields
+    cols = [f.get_col(model._meta.db_table) for f in returning]
+    values = _converted(lock, cols, locked)[0]
+    row = model.from_db(db, [f.attname for f in returning], values)
+    return row, [
+        _instances(c, rows, found_rows)
+        for c, rows, found_rows in zip(compilers, reads, found, strict=True)
+    ]
+
+
+def _upsert_compiler(model: type[M], key: dict[str, Any], db: str) -> Any:
+    """The compiled INSERT ... ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key RETURNING
+    every column, for `locked_row`."""
     meta = model._meta
     (name,) = key
     unique = [meta.get_field(name)]
     fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
-    returning = [f for f in meta.concrete_fields if not f.generated]
-    (values,) = rows._insert(
-        [model(**key)],
-        fields=fields,
-        returning_fields=returning,
-        on_conflict=OnConflict.UPDATE,
-        update_fields=unique,
-        unique_fields=unique,
+    query = InsertQuery(
+        model, on_conflict=OnConflict.UPDATE, update_fields=unique, unique_fields=unique
     )
-    return model.from_db(rows.db, [f.attname for f in returning], values)
+    query.insert_values(fields, [model(**key)])
+    compiler = query.get_compiler(using=db)
+    compiler.returning_fields = [f for f in meta.concrete_fields if not f.generated]
+    return compiler
+
+
+def _converted(compiler: Any, cols: list[Any], rows: list[tuple]) -> list[tuple]:
+    """`rows` as the ORM would hand them over: each column through its field's converters."""
+    converters = compiler.get_converters(cols)
+    return [tuple(r) for r in compiler.apply_converters(rows, converters)] if converters else rows
+
+
+def _instances(compiler: Any, rows: models.QuerySet, found: list[tuple]) -> list[models.Model]:
+    """The model instances of a queryset's rows read apart from it (`compiler` compiled it)."""
+    start, end = (
+        compiler.klass_info["select_fields"][0],
+        compiler.klass_info["select_fields"][-1] + 1,
+    )
+    names = [col.target.attname for col, _, _ in compiler.select[start:end]]
+    return [
+        rows.model.from_db(rows.db, names, values[start:end])
+        for values in compiler.results_iter(results=[found])
+    ]
 
 
 def locked_or_created(model: type[M], **key: Any) -> tuple[M, bool]:

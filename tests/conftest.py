@@ -14,15 +14,16 @@ def webhook_secret(settings):
 
 def pytest_collection_modifyitems(config, items):
     """`@pytest.mark.postgres` tests need row locks and real concurrent connections;
-    `@pytest.mark.batched` ones count PostgreSQL's round trips where statements can share a
-    query (not with server-side binding: tests/server_side_binding.py)."""
+    `@pytest.mark.batched` ones count PostgreSQL's round trips where statements share a query
+    (psycopg 3's default; not psycopg2 or server-side binding: tests/psycopg2_driver.py,
+    tests/server_side_binding.py)."""
     if connection.vendor != "postgresql":
         skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL=postgres://...)")
         for item in items:
             if "postgres" in item.keywords:
                 item.add_marker(skip)
-    if connection.vendor == "postgresql" and statements.batching() == statements.ONE_BY_ONE:
-        one_by_one = pytest.mark.skip(reason="this driver setup sends one statement per query")
+    if connection.vendor == "postgresql" and statements.batching() != statements.EACH_RESULT:
+        one_by_one = pytest.mark.skip(reason="this driver setup sends statements apart")
         for item in items:
             if "batched" in item.keywords:
                 item.add_marker(one_by_one)

@@ -270,9 +270,10 @@ class _RollBack(Exception):
     pass
 
 
-# INSERT OR IGNORE INTO: SQLite's spelling of ON CONFLICT DO NOTHING (bulk_create).
+# INSERT OR IGNORE INTO: SQLite's spelling of ON CONFLICT DO NOTHING (bulk_create). Each
+# statement of a query counts (inbox.statements sends several in one).
 _WRITE = re.compile(
-    r'^\s*(INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE
+    r'(?:^|;)\s*(INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE
 )
 
 
@@ -286,9 +287,9 @@ def preview(event_pk: int) -> Preview:
     inbox_tables = {WebhookEvent._meta.db_table, Attempt._meta.db_table}
 
     def observe(execute, sql, params, many, context):
-        match = _WRITE.match(sql)
-        if match and match[2] not in inbox_tables:
-            writes[match[2]][match[1].split()[0].lower()] += 1
+        for match in _WRITE.finditer(sql):
+            if match[2] not in inbox_tables:
+                writes[match[2]][match[1].split()[0].lower()] += 1
         return execute(sql, params, many, context)
 
     result = None

@@ -13,7 +13,7 @@ Several statements ride in one query, one round trip, where the database driver 
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 Statement = tuple[str, Sequence[Any]]
 
@@ -61,14 +61,24 @@ EACH_RESULT, LAST_RESULT, ONE_BY_ONE = "each result", "last result", "one by one
 
 
 def batching() -> str:
-    """How this connection's driver runs several statements in one query (see above)."""
-    if connection.vendor != "postgresql":
+    """How this connection's driver runs several statements in one query (see above); kept
+    on the connection's wrapper, as every query of a duplicate delivery asks."""
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    try:
+        return wrapper.bootwebhooks_batching
+    except AttributeError:
+        wrapper.bootwebhooks_batching = _batching(wrapper)
+        return wrapper.bootwebhooks_batching
+
+
+def _batching(wrapper: Any) -> str:
+    if wrapper.vendor != "postgresql":
         return ONE_BY_ONE  # sqlite3 runs one statement per execute()
     from django.db.backends.postgresql.psycopg_any import is_psycopg3
 
     if not is_psycopg3:
         return LAST_RESULT
-    if connection.settings_dict["OPTIONS"].get("server_side_binding") is True:
+    if wrapper.settings_dict["OPTIONS"].get("server_side_binding") is True:
         return ONE_BY_ONE
     return EACH_RESULT
 

@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Permission
 from django.db import connection
+from django.db.models.signals import post_save
 from django.test.utils import CaptureQueriesContext
 
+from bootwebhooks.inbox.dispatch import preview
+from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.inbox.registry import Registry, registry
-from bootwebhooks.memberships.models import Membership
+from bootwebhooks.memberships.models import Membership, MembershipChange
 from bootwebhooks.memberships.pipeline import PIPELINE, register
 from bootwebhooks.memberships.services import override_access
 from bootwebhooks.payments.models import Payment, StripeCustomer
@@ -104,3 +107,38 @@ def test_an_event_locks_its_members_membership_once(client, student):
         deliver(client, "invoice_paid")
 
     assert membership_locks(queries.captured_queries) == 1
+
+
+@pytest.mark.django_db
+def test_a_preview_counts_the_membership_change_and_its_history_row(client, student):
+    """The membership's UPDATE and its history row's INSERT share a query where the driver
+    allows: the preview still lists both writes."""
+    deliver(client, "invoice_paid")
+    Membership.objects.all().delete()  # as if the event had not been applied yet
+
+    result = preview(WebhookEvent.objects.get().pk)
+
+    assert result.writes[MembershipChange._meta.db_table] == {"insert": 1}
+    assert result.writes[Membership._meta.db_table] == {"insert": 1, "update": 1}
+
+
+@pytest.mark.django_db
+def test_a_host_listening_to_save_signals_still_hears_a_membership_change(client, student):
+    """A change's two writes are written out unless a receiver listens to either model's
+    save signals: then they go through save(), and the host's receiver runs."""
+    heard = []
+
+    def receiver(sender, instance, created, **kwargs):
+        heard.append((sender.__name__, created))
+
+    post_save.connect(receiver, sender=Membership)
+    post_save.connect(receiver, sender=MembershipChange)
+    try:
+        deliver(client, "invoice_paid")
+    finally:
+        post_save.disconnect(receiver, sender=Membership)
+        post_save.disconnect(receiver, sender=MembershipChange)
+
+    assert heard == [("Membership", False), ("MembershipChange", True)]
+    assert MembershipChange.objects.get().after["status"] == "active"
+    assert Membership.objects.get(user=student).status == "active"
