@@ -11,10 +11,20 @@ from bootwebhooks.inbox import statements
 from bootwebhooks.inbox.fields import FittedCharField
 from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.inbox.signals import send_on_commit
+from bootwebhooks.inbox.statements import Statement
 from bootwebhooks.inbox.words import when
 from bootwebhooks.memberships import access
 from bootwebhooks.memberships.signals import membership_changed
-from bootwebhooks.payments.models import Payment, Subscription, locked_row, locked_row_then
+from bootwebhooks.payments.models import (
+    Payment,
+    Read,
+    Subscription,
+    locked_row,
+    locked_row_then,
+    read_all,
+    returning,
+    selecting,
+)
 from bootwebhooks.payments.plans import LIFETIME
 
 # A user's payments and subscriptions, as Membership.rederive reads them.
@@ -89,6 +99,44 @@ class Membership(models.Model):
             user_id=user_id,
         )
         return membership, (payments, subscriptions)
+
+    @classmethod
+    def locked_with_facts_of(cls, users: Statement) -> list[tuple["Membership", "Facts"]]:
+        """`locked_with_facts` for each user the query `users` selects (one column, the user's
+        key), in key order.
+
+        Where the driver hands back each statement's results, in one round trip: one
+        `INSERT ... SELECT ... ORDER BY ... ON CONFLICT DO UPDATE` creates or locks the
+        memberships, in key order, then two SELECTs read those users' payments and
+        subscriptions. PostgreSQL runs them one after another, each with its own snapshot, so
+        the facts are read after the locks and any wait for them. A user the reads find but
+        the lock did not (the query answered differently in between) is left to the
+        transaction that changed it, which re-derives its own users. Elsewhere: `users`,
+        then each membership locked with its facts.
+        """
+        if statements.batching() != statements.EACH_RESULT:
+            with connection.cursor() as cursor:
+                cursor.execute(*users)
+                keys = sorted({key for (key,) in cursor.fetchall() if key is not None})
+            return [cls.locked_with_facts(key) for key in keys]
+        users_sql, users_params = users
+        quote = connection.ops.quote_name
+        of_users = [
+            selecting(model, f"{quote(model._meta.get_field('user').column)} IN ({users_sql})",
+                      users_params)
+            for model in (Payment, Subscription)
+        ]  # fmt: skip
+        memberships, payments, subscriptions = read_all(
+            [_locking_memberships(users_sql, users_params), *of_users]
+        )
+        facts: dict[Any, Facts] = {m.user_id: ([], []) for m in memberships}
+        for payment in payments:
+            if payment.user_id in facts:
+                facts[payment.user_id][0].append(payment)
+        for subscription in subscriptions:
+            if subscription.user_id in facts:
+                facts[subscription.user_id][1].append(subscription)
+        return [(m, facts[m.user_id]) for m in sorted(memberships, key=lambda m: m.user_id)]
 
     @classmethod
     def refresh(
@@ -223,6 +271,30 @@ class Membership(models.Model):
             statements.send(cursor, [statements.update(self, names), statements.insert(change)])
             (change.pk,) = cursor.fetchone()
         change._state.adding, change._state.db = False, connection.alias
+
+
+def _locking_memberships(users_sql: str, users_params: list[Any]) -> Read:
+    """Create or lock the memberships of the users `users_sql` selects, in key order, and
+    return them (`Membership.locked_with_facts_of`)."""
+    meta = Membership._meta
+    quote = connection.ops.quote_name
+    fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
+    template = Membership()
+    values, params = [], []
+    for field in fields:
+        if field.attname == "user_id":
+            values.append("touched.user_id")
+        else:
+            values.append("%s")
+            params.append(field.get_db_prep_save(field.pre_save(template, True), connection))
+    user = quote(meta.get_field("user").column)
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+        f"SELECT {', '.join(values)} FROM ({users_sql}) AS touched (user_id) "
+        f"WHERE touched.user_id IS NOT NULL ORDER BY touched.user_id "
+        f"ON CONFLICT ({user}) DO UPDATE SET {user} = EXCLUDED.{user}"
+    )
+    return returning(Membership, sql, [*params, *users_params])
 
 
 class MembershipChange(models.Model):

@@ -13,14 +13,14 @@ from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.inbox.registry import Registry, registry
 from bootwebhooks.memberships.services import refresh_for_event
 from bootwebhooks.payments import handlers as facts
-from bootwebhooks.payments.customers import users_touched_by
+from bootwebhooks.payments.customers import touched_users
 
 Step = Callable[[WebhookEvent], object]
 
 
 def refresh_access(event: WebhookEvent) -> None:
     """Re-derive the access of every user whose facts the event touched."""
-    refresh_for_event(event, users_touched_by(event))
+    refresh_for_event(event, touched_users(event))
 
 
 # fmt: off

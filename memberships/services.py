@@ -3,9 +3,10 @@
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from bootwebhooks.inbox.statements import Statement
 from bootwebhooks.inbox.words import when
 from bootwebhooks.memberships.models import Membership
 from bootwebhooks.payments import customers
@@ -35,9 +36,18 @@ def refresh_linked(sender, *, customer: Any, previous_user_id: int | None, by: A
         Membership.refresh(user_id, staff=by, reason=reason)
 
 
-def refresh_for_event(event: Any, user_ids: set[int]) -> None:
-    # In id order, so two events touching the same users lock their memberships alike.
+def refresh_for_event(event: Any, users: Statement) -> None:
+    """Re-derive the membership of each user the query `users` selects, locked in key order
+    so two events touching the same users lock their memberships alike."""
     notes = getattr(event, "preview_notes", None)  # a retry preview's, see inbox.dispatch
+    if notes is None:
+        with transaction.atomic(savepoint=False):
+            for membership, facts in Membership.locked_with_facts_of(users):
+                membership.rederive(facts, event=event)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(*users)
+        user_ids = {user_id for (user_id,) in cursor.fetchall() if user_id is not None}
     for user_id in sorted(user_ids):
         before = _state(user_id) if notes is not None else None
         membership = Membership.refresh(user_id, event=event)

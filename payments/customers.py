@@ -109,11 +109,12 @@ def link(customer_id: str, user: Any, by_user: Any) -> StripeCustomer:
     return customer
 
 
-def users_touched_by(event: WebhookEvent) -> set[Any]:
-    """Primary keys of the users whose facts `event` changed or whose customer it concerns.
+def touched_users(event: WebhookEvent) -> tuple[str, list[Any]]:
+    """The query of the users whose facts `event` changed or whose customer it concerns (one
+    column, the user's key; NULL where a fact has no user), sent with other statements.
 
-    One query, written out: it runs for every event, and composing five querysets into a
-    UNION cost more of a worker's CPU than PostgreSQL spends running it.
+    Written out: it runs for every event, and composing five querysets into a UNION cost more
+    of a worker's CPU than PostgreSQL spends running it.
     """
     parts = [(model, "last_event_id", event.pk) for model in (Payment, Subscription)]
     if event.customer_id:
@@ -127,6 +128,4 @@ def users_touched_by(event: WebhookEvent) -> set[Any]:
         f"FROM {quote(model._meta.db_table)} WHERE {quote(column)} = %s"
         for model, column, _ in parts
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [value for _, _, value in parts])
-        return {user_id for (user_id,) in cursor.fetchall() if user_id is not None}
+    return sql, [value for _, _, value in parts]

@@ -10,12 +10,12 @@ events; SET_NULL (not PROTECT) is the safety net for any other deletion: a payme
 outlive its events.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import connections, models
+from django.db import connection, connections, models
 from django.db.models import Q
 from django.db.models.constants import OnConflict
 from django.db.models.sql import InsertQuery
@@ -70,26 +70,55 @@ def locked_row_then(
     db = model._base_manager.db
     if not connections[db].features.can_return_columns_from_insert:
         return locked_or_created(model, **key)[0], [list(rows) for rows in reads]
-    lock = _upsert_compiler(model, key, db)
-    compilers = [rows.query.get_compiler(using=rows.db) for rows in reads]
-    (lock_sql,) = lock.as_sql()
-    with connections[db].cursor() as cursor:
-        (locked, *found) = statements.read_each(
-            cursor, [lock_sql, *(c.as_sql() for c in compilers)]
-        )
-    returning = lock.returning_fields
-    cols = [f.get_col(model._meta.db_table) for f in returning]
-    values = _converted(lock, cols, locked)[0]
-    row = model.from_db(db, [f.attname for f in returning], values)
-    return row, [
-        _instances(c, rows, found_rows)
-        for c, rows, found_rows in zip(compilers, reads, found, strict=True)
-    ]
+    ((row,), *found) = read_all([returning(model, *_upsert(model, key, db)), *map(read, reads)])
+    return row, found
 
 
-def _upsert_compiler(model: type[M], key: dict[str, Any], db: str) -> Any:
-    """The compiled INSERT ... ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key RETURNING
-    every column, for `locked_row`."""
+# A statement whose rows are a model's, and how to make instances of them (`read_all`).
+Read = tuple[statements.Statement, Callable[[list[tuple]], list[models.Model]]]
+
+
+def read_all(reads: Sequence[Read]) -> list[list[models.Model]]:
+    """The instances each of `reads` returns, its statements run in order: in one round trip
+    where the driver hands back each statement's results, else one after another."""
+    with connection.cursor() as cursor:
+        found = statements.read_each(cursor, [statement for statement, _ in reads])
+    return [instances(rows) for (_, instances), rows in zip(reads, found, strict=True)]
+
+
+def read(rows: models.QuerySet) -> Read:
+    """A queryset as a `Read`: its SQL, and its rows made into instances as the ORM would."""
+    compiler = rows.query.get_compiler(using=rows.db)
+    return compiler.as_sql(), lambda found: _instances(compiler, rows, found)
+
+
+def returning(model: type[M], sql: str, params: Sequence[Any]) -> Read:
+    """A writing statement as a `Read`: RETURNING every column of `model`'s rows, made into
+    instances as the ORM would."""
+    columns, instances = _model_rows(model)
+    return (f"{sql} RETURNING {columns}", params), instances
+
+
+def selecting(model: type[M], where: str, params: Sequence[Any]) -> Read:
+    """`model`'s rows that the SQL condition `where` picks, as a `Read`."""
+    columns, instances = _model_rows(model)
+    table = connection.ops.quote_name(model._meta.db_table)
+    return (f"SELECT {columns} FROM {table} WHERE {where}", params), instances  # noqa: S608
+
+
+def _model_rows(model: type[M]) -> tuple[str, Callable[[list[tuple]], list[models.Model]]]:
+    """Every column of `model`, in the order a queryset selects them, and how to make its
+    instances of rows of those columns."""
+    rows = model._base_manager.all()
+    compiler = rows.query.get_compiler(using=rows.db)
+    compiler.as_sql()  # sets compiler.select
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(col.target.column) for col, _, _ in compiler.select)
+    return columns, lambda found: _instances(compiler, rows, found)
+
+
+def _upsert(model: type[M], key: dict[str, Any], db: str) -> statements.Statement:
+    """INSERT ... ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key, for `locked_row`."""
     meta = model._meta
     (name,) = key
     unique = [meta.get_field(name)]
@@ -98,19 +127,13 @@ def _upsert_compiler(model: type[M], key: dict[str, Any], db: str) -> Any:
         model, on_conflict=OnConflict.UPDATE, update_fields=unique, unique_fields=unique
     )
     query.insert_values(fields, [model(**key)])
-    compiler = query.get_compiler(using=db)
-    compiler.returning_fields = [f for f in meta.concrete_fields if not f.generated]
-    return compiler
-
-
-def _converted(compiler: Any, cols: list[Any], rows: list[tuple]) -> list[tuple]:
-    """`rows` as the ORM would hand them over: each column through its field's converters."""
-    converters = compiler.get_converters(cols)
-    return [tuple(r) for r in compiler.apply_converters(rows, converters)] if converters else rows
+    ((sql, params),) = query.get_compiler(using=db).as_sql()
+    return sql, params
 
 
 def _instances(compiler: Any, rows: models.QuerySet, found: list[tuple]) -> list[models.Model]:
-    """The model instances of a queryset's rows read apart from it (`compiler` compiled it)."""
+    """The model instances of a queryset's rows read apart from it (`compiler` compiled it):
+    each column through its field's converters (JSON, SQLite's dates), as the ORM does."""
     start, end = (
         compiler.klass_info["select_fields"][0],
         compiler.klass_info["select_fields"][-1] + 1,

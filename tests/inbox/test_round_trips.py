@@ -18,18 +18,19 @@ from bootwebhooks.memberships.models import Membership
 from tests.webhooks import post_event
 
 # A signup for a user who exists (Checkout names them), then a renewal; the bench's mix.
-# A membership's refresh is two of them: its lock with the user's facts, then its UPDATE with
-# its history row (memberships.models; four before).
+# A membership's refresh is two of them: finding the users the event touched, locking their
+# memberships and reading their facts in one; each changed membership's UPDATE with its
+# history row in the other (memberships.models; five before).
 BUDGETS = [
     ("customer.created", 2),  # stored as ignored: the delivery count, the INSERT
-    ("checkout.session.completed", 16),
+    ("checkout.session.completed", 15),
     # Its price is new here: the read that misses it, the catalogue's row, its snapshot, the
     # payments that waited for it.
-    ("customer.subscription.created", 16),
-    ("invoice.paid", 13),  # the membership does not change: no UPDATE, no history row
-    ("invoice.paid", 14),  # the renewal
+    ("customer.subscription.created", 15),
+    ("invoice.paid", 12),  # the membership does not change: no UPDATE, no history row
+    ("invoice.paid", 13),  # the renewal
     # Its price as the catalogue holds it: one read, nothing written (three round trips before).
-    ("customer.subscription.updated", 13),
+    ("customer.subscription.updated", 12),
 ]
 
 

@@ -103,13 +103,13 @@ def test_a_staff_override_is_heard_with_its_cause(student, django_user_model, he
 
 def test_a_rolled_back_change_is_never_heard(client, student, heard, monkeypatch):
     """The membership changes, then the same transaction fails: nothing was decided."""
-    refresh = Membership.refresh.__func__
+    rederive = Membership.rederive
 
-    def refresh_then_fail(cls, *args, **kwargs):
-        refresh(cls, *args, **kwargs)
+    def rederive_then_fail(self, *args, **kwargs):
+        assert rederive(self, *args, **kwargs)  # changed, and heard of after a commit
         raise RuntimeError("a later step failed")
 
-    monkeypatch.setattr(Membership, "refresh", classmethod(refresh_then_fail))
+    monkeypatch.setattr(Membership, "rederive", rederive_then_fail)
     changed, failed = heard(membership_changed), heard(event_failed)
 
     assert post_event(client, load_event("invoice_paid")).status_code == 500

@@ -234,12 +234,60 @@ def test_locked_row_then_locks_and_reads_in_one_round_trip(student, django_asser
     assert len(payments) == 1
 
 
+def users_query(*users) -> tuple[str, list]:
+    """A query of these users' keys, as payments.customers.touched_users is (with a NULL)."""
+    table = users[0]._meta.db_table
+    keys = " UNION ".join(
+        ["SELECT NULL"] + [f'SELECT "id" FROM "{table}" WHERE "id" = %s'] * len(users)  # noqa: S608
+    )
+    return keys, [user.pk for user in users]
+
+
+@pytest.mark.django_db
+def test_the_memberships_of_several_users_come_locked_in_key_order_each_with_its_own_facts(
+    student, django_user_model
+):
+    other = django_user_model.objects.create_user("other", email="other@example.com")
+    mine, theirs = paid_invoice(student, "in_mine"), paid_invoice(other, "in_theirs")
+    Subscription.objects.create(subscription_id="sub_theirs", user=other, status="active")
+    Payment.objects.create(stripe_id="in_nobodys", kind=Payment.Kind.INVOICE)  # no user
+
+    with transaction.atomic():
+        locked = Membership.locked_with_facts_of(users_query(other, student))
+
+    assert [m.user_id for m, _ in locked] == sorted([student.pk, other.pk])
+    facts = {
+        m.user_id: ([p.pk for p in ps], [s.subscription_id for s in ss]) for m, (ps, ss) in locked
+    }
+    assert facts == {student.pk: ([mine.pk], []), other.pk: ([theirs.pk], ["sub_theirs"])}
+    assert Membership.objects.count() == 2
+    assert all(field_values(m) == field_values(Membership.objects.get(pk=m.pk)) for m, _ in locked)
+
+
+def refresh_one(user, other) -> dict:
+    return {user.pk: Membership.refresh(user.pk).status}
+
+
+def refresh_an_events_users(user, other) -> dict:
+    refreshed = {}
+    with transaction.atomic():
+        for membership, facts in Membership.locked_with_facts_of(users_query(user, other)):
+            membership.rederive(facts)
+            refreshed[membership.user_id] = membership.status
+    return refreshed
+
+
 @pytest.mark.postgres
+@pytest.mark.parametrize("refresh", [refresh_one, refresh_an_events_users])
 @pytest.mark.django_db(transaction=True)
-def test_a_payment_committed_while_a_refresh_waited_for_the_lock_is_read(student):
-    """The facts ride in the lock's query, but run after it and any wait for it: each
-    statement of a query takes its own snapshot. A payment recorded by the transaction that
-    held the membership is in the derivation, or the member would lose a paid grant."""
+def test_a_payment_committed_while_a_refresh_waited_for_the_lock_is_read(
+    student, django_user_model, refresh
+):
+    """The facts ride in the lock's query (one user's, or an event's users' locked by one
+    statement), but run after it and any wait for it: each statement of a query takes its own
+    snapshot. A payment recorded by the transaction that held the membership is in the
+    derivation, or the member would lose a paid grant."""
+    other = django_user_model.objects.create_user("other", email="other@example.com")
     Membership.refresh(student.pk)
     refreshed = {}
 
@@ -247,9 +295,7 @@ def test_a_payment_committed_while_a_refresh_waited_for_the_lock_is_read(student
         Membership.locked_for(student.pk)
         paid_invoice(student, "in_while_waiting")
 
-    def event_refreshes() -> None:
-        refreshed["status"] = Membership.refresh(student.pk).status
+    while_holding(other_event_pays, lambda: refreshed.update(refresh(student, other)))
 
-    while_holding(other_event_pays, event_refreshes)
-
-    assert refreshed == {"status": Membership.Status.ACTIVE}
+    assert refreshed[student.pk] == Membership.Status.ACTIVE
+    assert refreshed.get(other.pk, Membership.Status.NONE) == Membership.Status.NONE
