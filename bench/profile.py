@@ -32,7 +32,7 @@ if __package__ in (None, ""):  # `python bench/profile.py`
 
 from bench import events
 from bench.reliability import post
-from bench.run import OUT, server_env
+from bench.run import OUT, ensure_tools, server_env
 from bench.servers import ROOT, Gunicorn, PrivatePostgres, free_port
 from bench.workloads import TICKS, run_wrk, tree_ticks
 
@@ -40,11 +40,16 @@ from bench.workloads import TICKS, run_wrk, tree_ticks
 # queries of this shape, which pg_stat_statements lists as top-level statements. They cost
 # the server work but no round trip.
 FOREIGN_KEY_CHECK = re.compile(r"^SELECT 1 FROM ONLY .* FOR KEY SHARE OF x$")
-# Statements the product sends in the same query as another (client-side binding allows
-# several in one): the SET LOCAL bounds (inbox.timeouts, WebhookEvent.count_delivery) and, on
-# PostgreSQL, the attempt's INSERT with the event's status UPDATE (inbox.dispatch). They are
-# statements PostgreSQL runs, but no round trip of their own.
-RIDES_ALONG = re.compile(r'^(SET LOCAL |INSERT INTO "bootwebhooks_inbox_attempt" )')
+# Statements the product sends in the same query as another (inbox.statements: client-side
+# binding allows several in one): the SET LOCAL bounds (inbox.timeouts,
+# WebhookEvent.count_delivery), the attempt's INSERT with the event's status UPDATE
+# (inbox.dispatch), a membership change's history row with its UPDATE, and the reads of an
+# event's users' payments and subscriptions with their memberships' locks (memberships.models).
+# They are statements PostgreSQL runs, but no round trip of their own.
+RIDES_ALONG = re.compile(
+    r'^(SET LOCAL |INSERT INTO "bootwebhooks_(inbox_attempt|memberships_membershipchange)" '
+    r'|SELECT .* FROM "bootwebhooks_payments_(payment|subscription)" WHERE "user_id" IN \(SELECT )'
+)
 STATEMENTS = ("shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track_utility=on")
 # Where a sampled frame's code lives, first match wins (paths as py-spy prints them in full).
 LAYERS = (
@@ -269,6 +274,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
     args = parser.parse_args()
+    ensure_tools()
     OUT.mkdir(parents=True, exist_ok=True)
     for old in OUT.glob("profile-*.txt"):  # an earlier run's stacks
         old.unlink()

@@ -11,20 +11,11 @@ from bootwebhooks.inbox import statements
 from bootwebhooks.inbox.fields import FittedCharField
 from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.inbox.signals import send_on_commit
-from bootwebhooks.inbox.statements import Statement
+from bootwebhooks.inbox.statements import Read, Statement, read_all, returning, selecting
 from bootwebhooks.inbox.words import when
 from bootwebhooks.memberships import access
 from bootwebhooks.memberships.signals import membership_changed
-from bootwebhooks.payments.models import (
-    Payment,
-    Read,
-    Subscription,
-    locked_row,
-    locked_row_then,
-    read_all,
-    returning,
-    selecting,
-)
+from bootwebhooks.payments.models import Payment, Subscription, locked_row, locked_row_then
 from bootwebhooks.payments.plans import LIFETIME
 
 # A user's payments and subscriptions, as Membership.rederive reads them.

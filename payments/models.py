@@ -10,15 +10,14 @@ events; SET_NULL (not PROTECT) is the safety net for any other deletion: a payme
 outlive its events.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import connection, connections, models
+from django.db import connections, models
 from django.db.models import Q
 from django.db.models.constants import OnConflict
-from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from bootwebhooks.inbox import statements
@@ -70,79 +69,32 @@ def locked_row_then(
     db = model._base_manager.db
     if not connections[db].features.can_return_columns_from_insert:
         return locked_or_created(model, **key)[0], [list(rows) for rows in reads]
-    ((row,), *found) = read_all([returning(model, *_upsert(model, key, db)), *map(read, reads)])
+    reads_after = [statements.read(rows) for rows in reads]
+    ((row,), *found) = statements.read_all(
+        [statements.returning(model, *_upsert(model, key, db)), *reads_after]
+    )
     return row, found
 
 
-# A statement whose rows are a model's, and how to make instances of them (`read_all`).
-Read = tuple[statements.Statement, Callable[[list[tuple]], list[models.Model]]]
-
-
-def read_all(reads: Sequence[Read]) -> list[list[models.Model]]:
-    """The instances each of `reads` returns, its statements run in order: in one round trip
-    where the driver hands back each statement's results, else one after another."""
-    with connection.cursor() as cursor:
-        found = statements.read_each(cursor, [statement for statement, _ in reads])
-    return [instances(rows) for (_, instances), rows in zip(reads, found, strict=True)]
-
-
-def read(rows: models.QuerySet) -> Read:
-    """A queryset as a `Read`: its SQL, and its rows made into instances as the ORM would."""
-    compiler = rows.query.get_compiler(using=rows.db)
-    return compiler.as_sql(), lambda found: _instances(compiler, rows, found)
-
-
-def returning(model: type[M], sql: str, params: Sequence[Any]) -> Read:
-    """A writing statement as a `Read`: RETURNING every column of `model`'s rows, made into
-    instances as the ORM would."""
-    columns, instances = _model_rows(model)
-    return (f"{sql} RETURNING {columns}", params), instances
-
-
-def selecting(model: type[M], where: str, params: Sequence[Any]) -> Read:
-    """`model`'s rows that the SQL condition `where` picks, as a `Read`."""
-    columns, instances = _model_rows(model)
-    table = connection.ops.quote_name(model._meta.db_table)
-    return (f"SELECT {columns} FROM {table} WHERE {where}", params), instances  # noqa: S608
-
-
-def _model_rows(model: type[M]) -> tuple[str, Callable[[list[tuple]], list[models.Model]]]:
-    """Every column of `model`, in the order a queryset selects them, and how to make its
-    instances of rows of those columns."""
-    rows = model._base_manager.all()
-    compiler = rows.query.get_compiler(using=rows.db)
-    compiler.as_sql()  # sets compiler.select
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(col.target.column) for col, _, _ in compiler.select)
-    return columns, lambda found: _instances(compiler, rows, found)
-
-
 def _upsert(model: type[M], key: dict[str, Any], db: str) -> statements.Statement:
-    """INSERT ... ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key, for `locked_row`."""
+    """INSERT ... ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key, for `locked_row`:
+    written out (each event locks a few facts), its values prepared as save() prepares them."""
     meta = model._meta
     (name,) = key
-    unique = [meta.get_field(name)]
+    wrapper = connections[db]
     fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
-    query = InsertQuery(
-        model, on_conflict=OnConflict.UPDATE, update_fields=unique, unique_fields=unique
-    )
-    query.insert_values(fields, [model(**key)])
-    ((sql, params),) = query.get_compiler(using=db).as_sql()
-    return sql, params
-
-
-def _instances(compiler: Any, rows: models.QuerySet, found: list[tuple]) -> list[models.Model]:
-    """The model instances of a queryset's rows read apart from it (`compiler` compiled it):
-    each column through its field's converters (JSON, SQLite's dates), as the ORM does."""
-    start, end = (
-        compiler.klass_info["select_fields"][0],
-        compiler.klass_info["select_fields"][-1] + 1,
-    )
-    names = [col.target.attname for col, _, _ in compiler.select[start:end]]
-    return [
-        rows.model.from_db(rows.db, names, values[start:end])
-        for values in compiler.results_iter(results=[found])
-    ]
+    row = model(**key)
+    values = [f.get_db_prep_save(f.pre_save(row, True), wrapper) for f in fields]
+    known = wrapper.__dict__.setdefault("bootwebhooks_upserts", {})
+    if (model, name) not in known:
+        quote = wrapper.ops.quote_name
+        column = quote(meta.get_field(name).column)
+        known[model, name] = (
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(fields))}) "
+            f"ON CONFLICT ({column}) DO UPDATE SET {column} = EXCLUDED.{column}"
+        )
+    return known[model, name], values
 
 
 def locked_or_created(model: type[M], **key: Any) -> tuple[M, bool]:

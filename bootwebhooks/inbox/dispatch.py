@@ -63,13 +63,13 @@ def dispatch(
     try:
         with transaction.atomic():
             with bounded() if own else nullcontext():
-                event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
+                event = WebhookEvent.locked(event_pk)
             if event.status in WebhookEvent.FINAL and not force:
                 return event
             _apply(event, trigger, user, started, note, savepoint=not own)
     except _HandlersFailed as failed:
         with transaction.atomic(), bounded():
-            event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
+            event = WebhookEvent.locked(event_pk)
             if event.status in WebhookEvent.FINAL and not force:
                 return event  # another delivery finished it in between
             _record(event, Attempt.Outcome.FAILED, failed.error, failed.trace, trigger, user,
@@ -296,7 +296,7 @@ def preview(event_pk: int) -> Preview:
     try:
         with transaction.atomic():
             with bounded():
-                event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
+                event = WebhookEvent.locked(event_pk)
             # Handlers may add words about what a run leaves as it was ("access stays until
             # ..."), which no row records; only a preview sets the list, so a real run pays
             # nothing for it.

@@ -5,7 +5,6 @@ import time
 
 import pytest
 from django.db import connection
-from django.db.models.query import QuerySet
 from django.test import Client
 
 from bootwebhooks.inbox.models import WebhookEvent
@@ -79,8 +78,9 @@ def test_simultaneous_redeliveries_of_a_failed_event_retry_it_once(handlers):
 
 
 def test_the_race_is_real_without_the_row_lock(handlers, monkeypatch):
-    """The control: with select_for_update disabled the same test sees duplicate effects."""
-    monkeypatch.setattr(QuerySet, "select_for_update", lambda self, **kwargs: self)
+    """The control: with the event read but not locked the same test sees duplicate
+    effects."""
+    monkeypatch.setattr(WebhookEvent, "locked", classmethod(lambda cls, pk: cls.objects.get(pk=pk)))
     handlers.handles("invoice.paid")(slow_effect)
     event = make_event("invoice.paid")
 
