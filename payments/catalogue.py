@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import connection
 
+from bootwebhooks.inbox import statements
 from bootwebhooks.inbox.fields import is_object_id
 from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.payments import plans, shapes
@@ -95,7 +96,7 @@ def resolve_waiting(price_id: str, event: WebhookEvent | None) -> set[int]:
         if payment.product == Product.UNKNOWN:
             continue
         payment.last_event = event or payment.last_event
-        payment.save(update_fields=["plan", "product", "last_event", "updated_at"])
+        statements.save(payment, ["plan", "product", "last_event", "updated_at"])
         if payment.user_id is not None:
             users.add(payment.user_id)
     return users

@@ -9,6 +9,7 @@ from django.db import connection, transaction
 from django.utils.module_loading import import_string
 
 from bootwebhooks.conf import app_settings
+from bootwebhooks.inbox import statements
 from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.inbox.users import email_field, parse_pk
 from bootwebhooks.payments.models import Payment, StripeCustomer, Subscription
@@ -92,7 +93,7 @@ def claim(
     if customer is not None and user_id is not None and customer.user_id is None:
         customer.claim_for(user_id, also_save=changed)  # one UPDATE for both
     elif changed:
-        customer.save(update_fields=changed)
+        statements.save(customer, changed)
     return user_id
 
 

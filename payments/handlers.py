@@ -10,6 +10,7 @@ ever grows (a customer's user, a charge's link to its payment) is still kept.
 import logging
 from typing import Any
 
+from bootwebhooks.inbox import statements
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
 from bootwebhooks.payments import catalogue, plans, shapes
 from bootwebhooks.payments.customers import claim
@@ -85,7 +86,7 @@ def _checkout_subscription(
         subscription.product = Product.OTHER if named == "" else Product.UNKNOWN
     if paid:
         subscription.mark_checkout_paid(event, event.stripe_created)
-    subscription.save()
+    statements.save(subscription)
     return None
 
 
@@ -167,7 +168,7 @@ def record_subscription(event: WebhookEvent) -> Attempt.Outcome | None:
     )
     if applied:
         return None
-    subscription.save(update_fields=["customer_id", "user"])
+    statements.save(subscription, ["customer_id", "user"])
     return SUPERSEDED
 
 
@@ -183,7 +184,7 @@ def record_refund(event: WebhookEvent) -> Attempt.Outcome | None:
         amount_refunded=charge.get("amount_refunded") or 0,
         refunded=charge.get("refunded") is True,
     )
-    row.save()
+    statements.save(row)
     _settle_payments(row, event, changed=bool(changed))
     return SUPERSEDED if changed is None else None
 
@@ -201,7 +202,7 @@ def record_dispute(event: WebhookEvent) -> Attempt.Outcome | None:
             row.charge_id,
             status,
         )
-    row.save()
+    statements.save(row)
     _settle_payments(row, event, changed=applied)
     return None if applied else SUPERSEDED
 

@@ -176,7 +176,7 @@ class StripeCustomer(models.Model):
     def link(self, user: Any, *, by: Any) -> None:
         """Staff link the customer to `user`, who takes over all of the customer's facts."""
         self.user, self.linked_at, self.linked_by = user, timezone.now(), by
-        self.save(update_fields=["user", "linked_at", "linked_by"])
+        statements.save(self, ["user", "linked_at", "linked_by"])
         self._hand_over(user.pk if user is not None else None, only_unmatched=False)
 
     def claim_for(self, user_id: Any, *, also_save: list[str] | None = None) -> None:
@@ -189,7 +189,7 @@ class StripeCustomer(models.Model):
             self.user_id, self.linked_at = user_id, timezone.now()
             fields += ["user", "linked_at"]
         if fields:
-            self.save(update_fields=fields)
+            statements.save(self, fields)
         self._hand_over(user_id, only_unmatched=True)
 
     def _hand_over(self, user_id: Any, *, only_unmatched: bool) -> None:
@@ -204,7 +204,7 @@ class StripeCustomer(models.Model):
         email, kept, still can)."""
         self.user, self.deleted_at = None, when
         self.email = self.email or email
-        self.save(update_fields=["user", "deleted_at", "email"])
+        statements.save(self, ["user", "deleted_at", "email"])
 
 
 class Subscription(models.Model):
@@ -277,7 +277,7 @@ class Subscription(models.Model):
             setattr(self, name, value)
         self.snapshot_at, self.snapshot_event_id = event.stripe_created, event.stripe_id
         self.last_event = event
-        self.save()
+        statements.save(self)
         return True
 
     def mark_checkout_paid(self, event: WebhookEvent, paid_at: datetime) -> None:
@@ -446,7 +446,7 @@ class Payment(models.Model):
         after = (self.amount_refunded, self.fully_refunded, self.dispute, self.status)
         if changed or before != after or self.last_event_id is None:
             self.last_event = event
-        self.save()
+        statements.save(self)
 
     def _derived_status(self) -> str:
         if self.paid and self.dispute in self.UNSETTLED_DISPUTES:
@@ -539,7 +539,7 @@ class Charge(models.Model):
             return False
         self.amount_refunded, self.refunded = amount_refunded, refunded
         self.last_event = event
-        self.save()
+        statements.save(self)
         return True
 
     def apply_dispute(self, event: WebhookEvent, status: str) -> bool:
@@ -561,7 +561,7 @@ class Charge(models.Model):
         self.dispute, self.dispute_status = state, status[:64]
         self.dispute_at, self.dispute_event_id = event.stripe_created, event.stripe_id
         self.last_event = event
-        self.save()
+        statements.save(self)
         return True
 
 
@@ -641,7 +641,7 @@ class Price(models.Model):
             self.deleted_at = self.deleted_at or at
         self.snapshot_at, self.snapshot_event_id = at, source_id
         self.last_event = event or self.last_event
-        self.save()
+        statements.save(self)
         return True
 
 

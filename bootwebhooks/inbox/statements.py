@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.models.signals import post_save, pre_save
 
 Statement = tuple[str, Sequence[Any]]
 
@@ -41,6 +42,24 @@ def update(obj: models.Model, names: tuple[str, ...]) -> tuple[str, list[object]
         + f" WHERE {_quote(meta.pk.column)} = %s",
         [*values, obj.pk],
     )
+
+
+def save(obj: models.Model, fields: Sequence[str] | None = None) -> None:
+    """`obj.save(update_fields=fields)` of a row that exists, as one written-out UPDATE:
+    every event saves a few facts, and composing the ORM's UPDATE cost more than running it.
+    Through `save()` itself for a new row, or when a receiver listens to the model's save
+    signals (a host's receivers still run)."""
+    model = type(obj)
+    if obj._state.adding or pre_save.has_listeners(model) or post_save.has_listeners(model):
+        obj.save(update_fields=fields)
+        return
+    names = (
+        tuple(fields)
+        if fields is not None
+        else tuple(f.name for f in model._meta.concrete_fields if not f.primary_key)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(*update(obj, names))
 
 
 def _prepared(
