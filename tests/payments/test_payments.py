@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 
 import pytest
+from django.db.models.signals import post_save
 
 from bootwebhooks.inbox.models import WebhookEvent
 from bootwebhooks.payments.models import Charge, Payment
@@ -93,3 +94,22 @@ def test_a_client_reference_that_is_no_user_id_resolves_nobody(student, clue):
 
     assert resolve_user(None, client_reference_id=clue) is None
     assert resolve_user(None, client_reference_id=str(student.pk)) == student.pk
+
+
+def test_a_host_listening_to_a_facts_save_signals_still_hears_its_saves(client, student):
+    """Facts are saved by one written-out UPDATE, unless a receiver listens to the model's
+    save signals: then through save(), so the host's receiver runs, and the row is the same."""
+    heard = []
+
+    def receiver(sender, instance, created, **kwargs):
+        heard.append((instance.stripe_id, instance.status, created))
+
+    post_save.connect(receiver, sender=Payment)
+    try:
+        deliver(client, "invoice_paid")
+    finally:
+        post_save.disconnect(receiver, sender=Payment)
+
+    assert heard == [("in_1TxInv0Acme0000001", "succeeded", False)]
+    payment = Payment.objects.get()
+    assert (payment.status, payment.user, payment.amount) == ("succeeded", student, 1500)
