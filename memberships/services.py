@@ -45,13 +45,14 @@ def refresh_for_event(event: Any, users: Statement) -> None:
             for membership, facts in Membership.locked_with_facts_of(users):
                 membership.rederive(facts, event=event)
         return
+    # A preview also says which memberships stay as they were: each one's state before.
     with connection.cursor() as cursor:
         cursor.execute(*users)
         user_ids = {user_id for (user_id,) in cursor.fetchall() if user_id is not None}
     for user_id in sorted(user_ids):
-        before = _state(user_id) if notes is not None else None
+        before = _state(user_id)
         membership = Membership.refresh(user_id, event=event)
-        if notes is not None and membership.state() == before:
+        if membership.state() == before:
             until = when(membership.access_until, "no end")
             notes.append(
                 f"membership of {membership.user}: stays {membership.status}, access until {until}"

@@ -76,7 +76,7 @@ def parse_event(body: bytes | str) -> ParsedEvent:
     """
     try:
         text = body.decode() if isinstance(body, bytes) else body
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_not_json)
     except (UnicodeDecodeError, ValueError):
         raise InvalidPayload("body is not JSON") from None
     except RecursionError:
@@ -115,6 +115,12 @@ def parse_event(body: bytes | str) -> ParsedEvent:
         customer_email=_email(obj),
         body=text,
     )
+
+
+def _not_json(name: str) -> None:
+    """NaN and Infinity: Python reads them, JSON (RFC 8259) has no such values, Stripe never
+    sends them, and the import's streaming parser stops at them; refused alike everywhere."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def could_nest_deeper_than(text: str, limit: int) -> bool:

@@ -1,8 +1,9 @@
 """Statements every event pays for, written out instead of composed by the ORM.
 
 Composing a query costs a worker more CPU than PostgreSQL spends running these (see the
-profile in docs/BENCHMARKS.md), so the INSERT of a new event and the UPDATE of its outcome
-are built here from the model's own fields. Values go through each field's own preparation,
+profile in docs/BENCHMARKS.md), so the INSERT of a new event, the UPDATE of its outcome or of
+a fact (`save`), and the rows read back as model instances (`returning`, `selecting`) are
+built here from the model's own fields. Values go through each field's own preparation,
 as `save()` does: `pre_save` (auto_now_add) and `get_db_prep_save` (the cleaning of
 inbox.fields included).
 
@@ -50,6 +51,8 @@ def save(obj: models.Model, fields: Sequence[str] | None = None) -> None:
     Through `save()` itself for a new row, or when a receiver listens to the model's save
     signals (a host's receivers still run)."""
     model = type(obj)
+    if fields is not None and not fields:
+        return  # as save(update_fields=[]): nothing to write
     if obj._state.adding or pre_save.has_listeners(model) or post_save.has_listeners(model):
         obj.save(update_fields=fields)
         return

@@ -153,6 +153,18 @@ def test_it_runs_handlers_in_registration_order(client, handlers):
             b'"data": {"object": {}}}',
             "created",
         ),  # past year 9999: no datetime for it
+        # Python reads NaN and Infinity, JSON has neither (RFC 8259), the import's parser
+        # stops at them: refused alike. Found by tests/test_hostile_inputs.py.
+        (
+            b'{"object": "event", "id": "evt_1", "type": "x", "created": 1, '
+            b'"api_version": Infinity, "data": {"object": {}}}',
+            "not JSON",
+        ),
+        (
+            b'{"object": "event", "id": "evt_1", "type": "x", "created": 1, '
+            b'"data": {"object": {"amount": NaN}}}',
+            "not JSON",
+        ),
     ],
 )
 def test_it_refuses_a_signed_body_that_is_not_a_v1_event(client, body, message):
