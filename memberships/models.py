@@ -3,7 +3,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 
 from bootwebhooks.conf import app_settings
@@ -252,14 +251,12 @@ class Membership(models.Model):
         """This membership's UPDATE and its history row: one round trip where the driver
         sends both in one query (inbox.statements), written out. Through `save()` when a
         receiver listens to either model's save signals, so a host's receivers still run."""
-        models_ = (Membership, MembershipChange)
-        if any(signal.has_listeners(m) for signal in (pre_save, post_save) for m in models_):
+        if statements.heard(Membership, MembershipChange):
             self.save()
             change.save()
             return
-        names = tuple(f.name for f in self._meta.concrete_fields if not f.primary_key)
         with connection.cursor() as cursor:
-            statements.send(cursor, [statements.update(self, names), statements.insert(change)])
+            statements.send(cursor, [statements.update(self), statements.insert(change)])
             (change.pk,) = cursor.fetchone()
         change._state.adding, change._state.db = False, connection.alias
 

@@ -69,32 +69,10 @@ def locked_row_then(
     db = model._base_manager.db
     if not connections[db].features.can_return_columns_from_insert:
         return locked_or_created(model, **key)[0], [list(rows) for rows in reads]
-    reads_after = [statements.read(rows) for rows in reads]
-    ((row,), *found) = statements.read_all(
-        [statements.returning(model, *_upsert(model, key, db)), *reads_after]
-    )
-    return row, found
-
-
-def _upsert(model: type[M], key: dict[str, Any], db: str) -> statements.Statement:
-    """INSERT ... ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key, for `locked_row`:
-    written out (each event locks a few facts), its values prepared as save() prepares them."""
-    meta = model._meta
     (name,) = key
-    wrapper = connections[db]
-    fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
-    row = model(**key)
-    values = [f.get_db_prep_save(f.pre_save(row, True), wrapper) for f in fields]
-    known = wrapper.__dict__.setdefault("bootwebhooks_upserts", {})
-    if (model, name) not in known:
-        quote = wrapper.ops.quote_name
-        column = quote(meta.get_field(name).column)
-        known[model, name] = (
-            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
-            f"VALUES ({', '.join(['%s'] * len(fields))}) "
-            f"ON CONFLICT ({column}) DO UPDATE SET {column} = EXCLUDED.{column}"
-        )
-    return known[model, name], values
+    lock = statements.returning(model, *statements.insert(model(**key), locking=name))
+    ((row,), *found) = statements.read_all([lock, *map(statements.read, reads)])
+    return row, found
 
 
 def locked_or_created(model: type[M], **key: Any) -> tuple[M, bool]:

@@ -21,22 +21,36 @@ from django.db.models.signals import post_save, pre_save
 Statement = tuple[str, Sequence[Any]]
 
 
-def insert(obj: models.Model) -> tuple[str, list[object]]:
-    """`INSERT ... RETURNING` the primary key, for a new row of `obj`'s model."""
+def insert(obj: models.Model, *, locking: str = "") -> Statement:
+    """`INSERT ... RETURNING` the primary key, for a new row of `obj`'s model.
+
+    With `locking` (a unique field's name), `INSERT ... ON CONFLICT (it) DO UPDATE SET it =
+    EXCLUDED.it` and no RETURNING: it inserts a missing row or locks the existing one
+    (payments.models.locked_row), which `returning` then reads back.
+    """
     meta = obj._meta
     fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
     columns, values = _prepared(obj, fields, add=True)
-    return (
+    sql = (
         f"INSERT INTO {_quote(meta.db_table)} ({', '.join(columns)}) "  # noqa: S608  (our names)
-        f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING {_quote(meta.pk.column)}",
-        values,
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
     )
+    if not locking:
+        return f"{sql} RETURNING {_quote(meta.pk.column)}", values
+    key = _quote(meta.get_field(locking).column)
+    return f"{sql} ON CONFLICT ({key}) DO UPDATE SET {key} = EXCLUDED.{key}", values
 
 
-def update(obj: models.Model, names: tuple[str, ...]) -> tuple[str, list[object]]:
-    """`UPDATE` of the fields `names` of `obj`'s row."""
+def update(obj: models.Model, names: Sequence[str] | None = None) -> Statement:
+    """`UPDATE` of the fields `names` of `obj`'s row; of every field but the key, as `save()`
+    writes them, without `names`."""
     meta = obj._meta
-    columns, values = _prepared(obj, [meta.get_field(name) for name in names], add=False)
+    fields = (
+        [meta.get_field(name) for name in names]
+        if names is not None
+        else [f for f in meta.concrete_fields if not f.primary_key]
+    )
+    columns, values = _prepared(obj, fields, add=False)
     return (
         f"UPDATE {_quote(meta.db_table)} SET "  # noqa: S608  (our own names)
         + ", ".join(f"{column} = %s" for column in columns)
@@ -48,21 +62,20 @@ def update(obj: models.Model, names: tuple[str, ...]) -> tuple[str, list[object]
 def save(obj: models.Model, fields: Sequence[str] | None = None) -> None:
     """`obj.save(update_fields=fields)` of a row that exists, as one written-out UPDATE:
     every event saves a few facts, and composing the ORM's UPDATE cost more than running it.
-    Through `save()` itself for a new row, or when a receiver listens to the model's save
-    signals (a host's receivers still run)."""
-    model = type(obj)
+    Through `save()` itself for a new row, or when a host listens (`heard`)."""
     if fields is not None and not fields:
         return  # as save(update_fields=[]): nothing to write
-    if obj._state.adding or pre_save.has_listeners(model) or post_save.has_listeners(model):
+    if obj._state.adding or heard(type(obj)):
         obj.save(update_fields=fields)
         return
-    names = (
-        tuple(fields)
-        if fields is not None
-        else tuple(f.name for f in model._meta.concrete_fields if not f.primary_key)
-    )
     with connection.cursor() as cursor:
-        cursor.execute(*update(obj, names))
+        cursor.execute(*update(obj, fields))
+
+
+def heard(*models_: type[models.Model]) -> bool:
+    """Whether a receiver listens to these models' save signals: then the apps write them
+    through `save()`, so a host's receivers still run."""
+    return any(signal.has_listeners(m) for signal in (pre_save, post_save) for m in models_)
 
 
 def _prepared(
