@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from bench import events
-from bench.run import server_env
+from bench.run import ensure_tools, server_env
 from bench.servers import ROOT, Gunicorn, PrivatePostgres, free_port
 from bench.workloads import Result, run_wrk
 
@@ -53,6 +53,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=4)
     a = parser.parse_args()
+    ensure_tools()  # wrk, as `make bench` installs it
     work = Path(tempfile.mkdtemp(prefix="bootwebhooks-compare-"))
     pg = PrivatePostgres(free_port(5600))
     pg.create()

@@ -7,10 +7,12 @@ from `django.conf.settings` directly:
     from bootwebhooks.conf import app_settings
     app_settings.MEMBERSHIP_GRACE_DAYS
 
-Values are read on every access (so `override_settings` works) and normalised: a string where a
-list is expected is a comma-separated list (`"whsec_abc"` is one secret, never nine characters),
-`"key=value,..."` where a mapping is expected. A value that cannot be normalised raises
-ImproperlyConfigured naming the setting; the system checks (bootwebhooks/inbox/checks.py, and
+Values are normalised: a string where a list is expected is a comma-separated list
+(`"whsec_abc"` is one secret, never nine characters), `"key=value,..."` where a mapping is
+expected. Each is normalised once, and again after Django's `setting_changed` signal
+(`override_settings`, pytest-django's `settings` fixture): a duplicate delivery reads six, and
+normalising them cost it more than checking its signature. A value that cannot be normalised
+raises ImproperlyConfigured naming the setting; the system checks (bootwebhooks/inbox/checks.py, and
 memberships/checks.py for the membership settings) report the same problems at start-up, with
 ids and hints.
 """
@@ -21,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -192,12 +195,33 @@ DEFAULTS: dict[str, Setting] = {
 class AppSettings:
     """`app_settings.NAME`: the host's value of NAME, or its default, normalised."""
 
+    def __init__(self) -> None:
+        self._known: dict[str, Any] = {}
+
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            value = self._known[name]
+        except KeyError:
+            value = self._read(name)
+        # A copy of a list or mapping: the caller may change it, the next one reads the setting.
+        return value.copy() if isinstance(value, list | dict) else value
+
+    def _read(self, name: str) -> Any:
         try:
             setting = DEFAULTS[name]
         except KeyError:
             raise AttributeError(f"bootwebhooks has no setting {name}") from None
-        return setting.read(name, getattr(settings, name, setting.default))
+        value = setting.read(name, getattr(settings, name, setting.default))
+        if setting.read is not as_livemode:  # follows DEBUG, which the test runner sets directly
+            self._known[name] = value
+        return value
+
+    def forget(self, **kwargs: Any) -> None:
+        """Read every setting afresh (a receiver of `setting_changed`: one setting may be read
+        through another, as STRIPE_LIVEMODE follows DEBUG)."""
+        self._known.clear()
 
     def problems(self) -> dict[str, str]:
         """Settings whose value cannot be read, with the reason (for the system checks)."""
@@ -211,3 +235,4 @@ class AppSettings:
 
 
 app_settings = AppSettings()
+setting_changed.connect(app_settings.forget, weak=False, dispatch_uid="bootwebhooks.conf")

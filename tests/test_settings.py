@@ -125,3 +125,33 @@ def test_the_demo_reads_the_mode_and_email_matching_from_the_environment():
     assert production.stdout.split() == ["True", "verified", "-"], production.stderr
     assert demo.stdout.split() == ["False", "any", "-"], demo.stderr
     assert chosen.stdout.split() == ["False", "off", "-"], chosen.stderr
+
+
+def test_a_setting_is_read_again_after_django_says_it_changed(settings):
+    """app_settings normalises a value once (a duplicate delivery reads six) and forgets them
+    all on Django's `setting_changed`, so override_settings and this fixture still work."""
+    from django.test import override_settings
+
+    from bootwebhooks.conf import app_settings
+
+    settings.STRIPE_WEBHOOK_SECRETS = "whsec_one, whsec_two"
+    assert app_settings.STRIPE_WEBHOOK_SECRETS == ["whsec_one", "whsec_two"]
+    with override_settings(STRIPE_WEBHOOK_SECRETS=["whsec_three"]):
+        assert app_settings.STRIPE_WEBHOOK_SECRETS == ["whsec_three"]
+    assert app_settings.STRIPE_WEBHOOK_SECRETS == ["whsec_one", "whsec_two"]
+    # STRIPE_LIVEMODE follows DEBUG when unset: a change of DEBUG changes it too.
+    settings.STRIPE_LIVEMODE = None
+    settings.DEBUG = False
+    assert app_settings.STRIPE_LIVEMODE is True
+    settings.DEBUG = True
+    assert app_settings.STRIPE_LIVEMODE is False
+
+
+def test_a_caller_changing_a_list_setting_changes_nobody_elses(settings):
+    from bootwebhooks.conf import app_settings
+
+    settings.STRIPE_WEBHOOK_SECRETS = ["whsec_one"]
+    app_settings.STRIPE_WEBHOOK_SECRETS.append("whsec_planted")
+    app_settings.MEMBERSHIP_PLAN_PRICES["price_planted"] = "gold"
+    assert app_settings.STRIPE_WEBHOOK_SECRETS == ["whsec_one"]
+    assert "price_planted" not in app_settings.MEMBERSHIP_PLAN_PRICES

@@ -30,7 +30,7 @@ from bootwebhooks.inbox.fields import fit, is_event_id, is_object_id, printable
 from bootwebhooks.inbox.models import Attempt, WebhookEvent
 from bootwebhooks.inbox.registry import registry
 from bootwebhooks.inbox.scope import NO_HANDLER, refusal
-from bootwebhooks.inbox.timeouts import bound_transaction, bounded
+from bootwebhooks.inbox.timeouts import bound_transaction, riding_bounds
 from bootwebhooks.inbox.verify import verify
 
 logger = logging.getLogger(__name__)
@@ -314,29 +314,20 @@ def record(
     parsed: ParsedEvent,
     *,
     source: WebhookEvent.Source,
-    delivery: bool = True,
     headers: Mapping[str, str] | None = None,
 ) -> tuple[int, str, bool]:
-    """Store the event if it is new; return (pk, status, created).
+    """Store the event if it is new, else count the delivery; return (pk, status, created).
 
-    For a `delivery` of a stored event, count it. A type nobody handles is stored as `ignored`
-    straight away: no second transaction. Outside a transaction each statement is bounded
-    (inbox.timeouts): the count waits for the row lock of a delivery processing the event.
+    A type nobody handles is stored as `ignored` straight away: no second transaction. Outside
+    a transaction each statement carries the bounds (inbox.timeouts) in its own query: the
+    count waits for the row lock of a delivery processing the event, for so long and no more.
     """
-    with bounded():
-        return _record(parsed, source=source, delivery=delivery, headers=headers)
-
-
-def _record(
-    parsed: ParsedEvent,
-    *,
-    source: WebhookEvent.Source,
-    delivery: bool,
-    headers: Mapping[str, str] | None,
-) -> tuple[int, str, bool]:
-    found = _find(parsed.id, delivery)
+    bounds = riding_bounds()
+    found = WebhookEvent.count_delivery(parsed.id, first=bounds)
     if found:
         return (*found, False)
+    if connection.in_atomic_block:
+        bounds = []  # they hold until the caller's transaction ends
     event = _new_event(parsed, source=source, headers=headers)
     # Alone, the INSERT autocommits: one round trip, durable once it returns. Inside a caller's
     # transaction, a savepoint keeps a duplicate's IntegrityError from breaking it.
@@ -344,21 +335,15 @@ def _record(
     sql, params = statements.insert(event)  # written out: every new event pays for it
     try:
         with guard, connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            statements.send(cursor, [*bounds, (sql, params)])
             (event.pk,) = cursor.fetchone()
     except IntegrityError:
         # A concurrent delivery of the same event inserted it first: this one is a duplicate.
-        found = _find(parsed.id, delivery)
+        found = WebhookEvent.count_delivery(parsed.id, first=bounds)
         if found is None:
             raise
         return (*found, False)
     return event.pk, event.status, True
-
-
-def _find(stripe_id: str, delivery: bool) -> tuple[int, str] | None:
-    if delivery:
-        return WebhookEvent.count_delivery(stripe_id)
-    return WebhookEvent.objects.filter(stripe_id=stripe_id).values_list("pk", "status").first()
 
 
 def _optional_id(value: Any, what: str) -> str:

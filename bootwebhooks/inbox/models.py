@@ -1,9 +1,10 @@
 import json
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 from django.utils import timezone
 
 from bootwebhooks.inbox import statements
@@ -147,8 +148,11 @@ class WebhookEvent(models.Model):
         return rows[0]
 
     @classmethod
-    def count_delivery(cls, stripe_id: str) -> tuple[int, str] | None:
-        """Count one more delivery of a stored event and return its (pk, status).
+    def count_delivery(
+        cls, stripe_id: str, *, first: Sequence[statements.Statement] = ()
+    ) -> tuple[int, str] | None:
+        """Count one more delivery of a stored event and return its (pk, status); `first`
+        are statements to run before it in the same query (the bounds, inbox.timeouts).
 
         One indexed round trip, which is all a duplicate delivery costs. If the event is being
         processed right now the UPDATE waits for that transaction's row lock, so the status it
@@ -161,19 +165,20 @@ class WebhookEvent(models.Model):
         last few, never an event or a status, which were committed durably before. Inside a
         transaction (queued mode may enqueue in it) the caller's durability stands.
         """
-        table = connection.ops.quote_name(cls._meta.db_table)
+        db = connections[DEFAULT_DB_ALIAS]  # once: each look-up through `connection` costs as much
+        table = db.ops.quote_name(cls._meta.db_table)
         sql = (
             f"UPDATE {table} SET delivery_count = delivery_count + 1 "  # noqa: S608
             "WHERE stripe_id = %s RETURNING id, status"
         )
         relaxed = (
-            connection.vendor == "postgresql"
-            and not connection.in_atomic_block
-            and statements.batching() != statements.ONE_BY_ONE  # both in one query, or neither
+            db.vendor == "postgresql"
+            and not db.in_atomic_block
+            and statements.batching(db) != statements.ONE_BY_ONE  # both in one query, or neither
         )
         parts = [("SET LOCAL synchronous_commit = off", [])] if relaxed else []
-        with connection.cursor() as cursor:
-            statements.send(cursor, [*parts, (sql, [stripe_id])])
+        with db.cursor() as cursor:
+            statements.send(cursor, [*first, *parts, (sql, [stripe_id])])
             row = cursor.fetchone()
         return (row[0], row[1]) if row else None
 

@@ -28,35 +28,15 @@ def insert(obj: models.Model, *, locking: str = "") -> Statement:
     EXCLUDED.it` and no RETURNING: it inserts a missing row or locks the existing one
     (payments.models.locked_row), which `returning` then reads back.
     """
-    meta = obj._meta
-    fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
-    columns, values = _prepared(obj, fields, add=True)
-    sql = (
-        f"INSERT INTO {_quote(meta.db_table)} ({', '.join(columns)}) "  # noqa: S608  (our names)
-        f"VALUES ({', '.join(['%s'] * len(columns))})"
-    )
-    if not locking:
-        return f"{sql} RETURNING {_quote(meta.pk.column)}", values
-    key = _quote(meta.get_field(locking).column)
-    return f"{sql} ON CONFLICT ({key}) DO UPDATE SET {key} = EXCLUDED.{key}", values
+    fields, sql = _written(type(obj), "insert", locking)
+    return sql, _values(obj, fields, add=True)
 
 
 def update(obj: models.Model, names: Sequence[str] | None = None) -> Statement:
     """`UPDATE` of the fields `names` of `obj`'s row; of every field but the key, as `save()`
     writes them, without `names`."""
-    meta = obj._meta
-    fields = (
-        [meta.get_field(name) for name in names]
-        if names is not None
-        else [f for f in meta.concrete_fields if not f.primary_key]
-    )
-    columns, values = _prepared(obj, fields, add=False)
-    return (
-        f"UPDATE {_quote(meta.db_table)} SET "  # noqa: S608  (our own names)
-        + ", ".join(f"{column} = %s" for column in columns)
-        + f" WHERE {_quote(meta.pk.column)} = %s",
-        [*values, obj.pk],
-    )
+    fields, sql = _written(type(obj), "update", None if names is None else tuple(names))
+    return sql, [*_values(obj, fields, add=False), obj.pk]
 
 
 def save(obj: models.Model, fields: Sequence[str] | None = None) -> None:
@@ -78,11 +58,52 @@ def heard(*models_: type[models.Model]) -> bool:
     return any(signal.has_listeners(m) for signal in (pre_save, post_save) for m in models_)
 
 
-def _prepared(
-    obj: models.Model, fields: list[models.Field], *, add: bool
-) -> tuple[list[str], list[object]]:
-    values = [f.get_db_prep_save(f.pre_save(obj, add), connection) for f in fields]
-    return [_quote(f.column) for f in fields], values
+def _values(obj: models.Model, fields: list[models.Field], *, add: bool) -> list[object]:
+    """Each field's value as `save()` would write it: `pre_save` (auto_now_add), then
+    `get_db_prep_save` (the cleaning of inbox.fields included)."""
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    return [f.get_db_prep_save(f.pre_save(obj, add), wrapper) for f in fields]
+
+
+def _written(model: type[models.Model], kind: str, spec: Any) -> tuple[list[models.Field], str]:
+    """The fields and SQL text of an `insert` or `update` of `model`: the same for every row
+    of it, so made once per connection (a thread's own), as every event writes several."""
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    known = wrapper.__dict__.setdefault("bootwebhooks_written", {})
+    key = (model, kind, spec)
+    if key not in known:
+        known[key] = _insert_sql(model, spec) if kind == "insert" else _update_sql(model, spec)
+    return known[key]
+
+
+def _insert_sql(model: type[models.Model], locking: str) -> tuple[list[models.Field], str]:
+    meta = model._meta
+    fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
+    columns = ", ".join(_quote(f.column) for f in fields)
+    sql = (
+        f"INSERT INTO {_quote(meta.db_table)} ({columns}) "  # noqa: S608  (our own names)
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    if not locking:
+        return fields, f"{sql} RETURNING {_quote(meta.pk.column)}"
+    key = _quote(meta.get_field(locking).column)
+    return fields, f"{sql} ON CONFLICT ({key}) DO UPDATE SET {key} = EXCLUDED.{key}"
+
+
+def _update_sql(
+    model: type[models.Model], names: tuple[str, ...] | None
+) -> tuple[list[models.Field], str]:
+    meta = model._meta
+    fields = (
+        [meta.get_field(name) for name in names]
+        if names is not None
+        else [f for f in meta.concrete_fields if not f.primary_key]
+    )
+    return fields, (
+        f"UPDATE {_quote(meta.db_table)} SET "  # noqa: S608  (our own names)
+        + ", ".join(f"{_quote(f.column)} = %s" for f in fields)
+        + f" WHERE {_quote(meta.pk.column)} = %s"
+    )
 
 
 def _quote(name: str) -> str:
@@ -96,10 +117,11 @@ def _quote(name: str) -> str:
 EACH_RESULT, LAST_RESULT, ONE_BY_ONE = "each result", "last result", "one by one"
 
 
-def batching() -> str:
+def batching(db: Any = None) -> str:
     """How this connection's driver runs several statements in one query (see above); kept
-    on the connection's wrapper, as every query of a duplicate delivery asks."""
-    wrapper = connections[DEFAULT_DB_ALIAS]
+    on the connection's wrapper (`db`, the default one unless given), as every query of a
+    duplicate delivery asks."""
+    wrapper = db if db is not None else connections[DEFAULT_DB_ALIAS]
     try:
         return wrapper.bootwebhooks_batching
     except AttributeError:
@@ -122,9 +144,10 @@ def _batching(wrapper: Any) -> str:
 def send(cursor: Any, parts: Sequence[Statement]) -> None:
     """Run `parts` in order, in one round trip where the driver allows; the cursor is left on
     the last one's results."""
-    if len(parts) > 1 and batching() != ONE_BY_ONE:
+    mode = batching(cursor.db)
+    if len(parts) > 1 and mode != ONE_BY_ONE:
         _execute_together(cursor, parts)
-        if batching() == EACH_RESULT:
+        if mode == EACH_RESULT:
             for _ in parts[1:]:
                 cursor.nextset()
         return
@@ -139,7 +162,7 @@ def read_each(cursor: Any, parts: Sequence[Statement]) -> list[list[tuple]]:
     Each statement sees what the ones before it did and waited for: PostgreSQL runs the
     statements of one query one after another, each with a new snapshot in READ COMMITTED.
     """
-    if len(parts) > 1 and batching() == EACH_RESULT:
+    if len(parts) > 1 and batching(cursor.db) == EACH_RESULT:
         _execute_together(cursor, parts)
         rows = [_rows(cursor)]
         for _ in parts[1:]:
@@ -158,7 +181,16 @@ def _execute_together(cursor: Any, parts: Sequence[Statement]) -> None:
 
 
 def _rows(cursor: Any) -> list[tuple]:
-    return cursor.fetchall() if cursor.description is not None else []
+    """The rows of the cursor's current result; [] for a statement that returns none. psycopg
+    3 is asked through its result (its `description` makes an object per column each time,
+    which cost more than reading the rows); other drivers through `description`."""
+    result = getattr(cursor.cursor, "pgresult", _NOT_PSYCOPG3)
+    if result is _NOT_PSYCOPG3:
+        return cursor.fetchall() if cursor.description is not None else []
+    return cursor.fetchall() if result is not None and result.nfields else []
+
+
+_NOT_PSYCOPG3 = object()
 
 
 # A statement whose rows are a model's, and how to make instances of them (`read_all`).
@@ -176,29 +208,27 @@ def read_all(reads: Sequence[Read]) -> list[list[models.Model]]:
 def read(rows: models.QuerySet) -> Read:
     """A queryset as a `Read`: its SQL, and its rows made into instances as the ORM would."""
     compiler = rows.query.get_compiler(using=rows.db)
-    return compiler.as_sql(), lambda found: _instances(compiler, rows, found)
+    sql = compiler.as_sql()
+    return sql, _Instances(compiler, rows)
 
 
 def returning(model: type[models.Model], sql: str, params: Sequence[Any]) -> Read:
     """A writing statement as a `Read`: RETURNING every column of `model`'s rows, made into
     instances as the ORM would."""
-    columns, instances = _model_rows(model)
+    _, columns, instances = _model_rows(model)
     return (f"{sql} RETURNING {columns}", params), instances
 
 
 def selecting(model: type[models.Model], where: str, params: Sequence[Any]) -> Read:
     """`model`'s rows that the SQL condition `where` picks, as a `Read`."""
-    columns, instances = _model_rows(model)
-    table = _quote(model._meta.db_table)
+    table, columns, instances = _model_rows(model)
     return (f"SELECT {columns} FROM {table} WHERE {where}", params), instances  # noqa: S608
 
 
-def _model_rows(
-    model: type[models.Model],
-) -> tuple[str, Callable[[list[tuple]], list[models.Model]]]:
-    """Every column of `model`, in the order a queryset selects them, and how to make its
-    instances of rows of those columns. Compiled once per model and connection (a thread's
-    own), as every event pays for it: compiling cost a tenth of a worker's CPU."""
+def _model_rows(model: type[models.Model]) -> tuple[str, str, "_Instances"]:
+    """`model`'s table and every column, in the order a queryset selects them, and how to
+    make its instances of rows of those columns. Compiled once per model and connection (a
+    thread's own), as every event pays for it: compiling cost a tenth of a worker's CPU."""
     wrapper = connections[model._base_manager.db]
     known = wrapper.__dict__.setdefault("bootwebhooks_model_rows", {})
     if model not in known:
@@ -207,19 +237,29 @@ def _model_rows(
         compiler.as_sql()  # sets compiler.select
         quote = wrapper.ops.quote_name
         columns = ", ".join(quote(col.target.column) for col, _, _ in compiler.select)
-        known[model] = columns, lambda found: _instances(compiler, rows, found)
+        known[model] = quote(model._meta.db_table), columns, _Instances(compiler, rows)
     return known[model]
 
 
-def _instances(compiler: Any, rows: models.QuerySet, found: list[tuple]) -> list[models.Model]:
+class _Instances:
     """The model instances of a queryset's rows read apart from it (`compiler` compiled it):
-    each column through its field's converters (JSON, SQLite's dates), as the ORM does."""
-    start, end = (
-        compiler.klass_info["select_fields"][0],
-        compiler.klass_info["select_fields"][-1] + 1,
-    )
-    names = [col.target.attname for col, _, _ in compiler.select[start:end]]
-    return [
-        rows.model.from_db(rows.db, names, values[start:end])
-        for values in compiler.results_iter(results=[found])
-    ]
+    each column through its field's converters (JSON, SQLite's dates), as the ORM does. What
+    depends only on the query (the names, the converters) is worked out once."""
+
+    def __init__(self, compiler: Any, rows: models.QuerySet) -> None:
+        selected = compiler.klass_info["select_fields"]
+        self.start, self.end = selected[0], selected[-1] + 1
+        self.names = [col.target.attname for col, _, _ in compiler.select[self.start : self.end]]
+        self.fields = [col for col, _, _ in compiler.select[: compiler.col_count]]
+        self.converters = compiler.get_converters(self.fields)
+        self.composite = compiler.has_composite_fields(self.fields)
+        self.compiler, self.model, self.db = compiler, rows.model, rows.db
+
+    def __call__(self, found: list[tuple]) -> list[models.Model]:
+        """As `compiler.results_iter(results=[found])` makes the rows, then instances."""
+        if self.converters:
+            found = self.compiler.apply_converters(found, self.converters)
+        if self.composite:
+            found = self.compiler.composite_fields_to_tuples(found, self.fields)
+        start, end, names, from_db = self.start, self.end, self.names, self.model.from_db
+        return [from_db(self.db, names, values[start:end]) for values in found]

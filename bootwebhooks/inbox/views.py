@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404
 from rest_framework import generics, serializers
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import BaseParser
+from rest_framework.parsers import BaseParser, DataAndFiles
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -65,7 +65,7 @@ class RawBodyParser(BaseParser):
 
     media_type = "*/*"
 
-    def parse(self, stream, media_type=None, parser_context=None) -> bytes:
+    def parse(self, stream, media_type=None, parser_context=None) -> DataAndFiles:
         limit = app_settings.WEBHOOK_MAX_BODY_BYTES
         try:
             declared = int(parser_context["request"].META.get("CONTENT_LENGTH") or 0)
@@ -76,7 +76,7 @@ class RawBodyParser(BaseParser):
         body = stream.read(limit + 1)
         if len(body) > limit:  # a server that does not hold the client to its Content-Length
             raise PayloadTooLarge(f"body is larger than {limit} bytes")
-        return body
+        return DataAndFiles(body, {})  # no files (DRF would find that out by an AttributeError)
 
 
 class StripeSignatureAuthentication(BaseAuthentication):
