@@ -70,11 +70,10 @@ def combine(results: list[Result]) -> Result:
     )
 
 
-def ensure_tools() -> None:
-    """wrk and the PostgreSQL server binaries, installed from Debian if missing and we can."""
-    missing = []
-    if shutil.which("wrk") is None:
-        missing.append("wrk")
+def ensure_tools(*more: str) -> None:
+    """wrk, the PostgreSQL server binaries and the programs `more`, installed from Debian if
+    missing and we can."""
+    missing = [program for program in ("wrk", *more) if shutil.which(program) is None]
     if postgres_bindir() is None:
         missing.append("postgresql")
     if not missing:

@@ -115,16 +115,28 @@ def invoice_prices(invoice: dict[str, Any], event: WebhookEvent) -> tuple[list[s
     return price_ids, product_ids
 
 
+def prices_read(price_ids: list[str]) -> statements.Read:
+    """The catalogue's rows of these prices (at least one), as a read that can share a query
+    with others (`statements.read_all`)."""
+    return statements.selecting(Price, *statements.among(Price, "price_id", price_ids))
+
+
 def resolve_prices(
-    price_ids: list[str], product_ids: list[str], metadata: dict[str, Any]
+    price_ids: list[str],
+    product_ids: list[str],
+    metadata: dict[str, Any],
+    *,
+    known: list[Price] | None = None,
 ) -> tuple[str, Product]:
     """(plan, product) of what these prices buy, through the catalogue where a payload gave
-    only an id."""
-    known = {p.price_id: p for p in Price.objects.filter(price_id__in=price_ids)}
+    only an id; `known` are the catalogue's rows of them if the caller read them already."""
+    if known is None:
+        (known,) = statements.read_all([prices_read(price_ids)]) if price_ids else ([],)
+    by_id = {p.price_id: p for p in known}
     facts, unknown = [], False
     for index, price_id in enumerate(price_ids):
         product_id = product_ids[index] if index < len(product_ids) else ""
-        row = known.get(price_id)
+        row = by_id.get(price_id)
         if row is not None:
             facts.append(PriceFacts(price_id, row.product_id or product_id, row.lookup_key))
             continue

@@ -115,14 +115,23 @@ def record_invoice(event: WebhookEvent) -> Attempt.Outcome | None:
         payment.amount = invoice.get("amount_due") or payment.amount
         payment.currency = invoice.get("currency") or payment.currency
         payment.price_ids = price_ids or payment.price_ids
+    # What its plan and its refunds need, in one query: its charges, the catalogue's prices.
+    reads = [payment.charges_read()]
+    if changed is not None and payment.price_ids:
+        reads.append(catalogue.prices_read(payment.price_ids))
+    charges, *prices = statements.read_all(reads)
+    if changed is not None:
         payment.plan, payment.product = catalogue.resolve_prices(
-            payment.price_ids, product_ids if price_ids else [], metadata
+            payment.price_ids,
+            product_ids if price_ids else [],
+            metadata,
+            known=prices[0] if prices else [],
         )
         payment.period_start, payment.period_end = shapes.invoice_period(invoice)
         if not payment.subscription_id and payment.period_start:
             # A one-off invoice's lines have no service period: the plan says what it buys.
             payment.period_end = plans.one_off_period_end(payment.plan, payment.period_start)
-    payment.settle(event, changed=bool(changed))
+    payment.settle(event, changed=bool(changed), charges=charges)
     catalogue.flag_unknown(payment)
     return SUPERSEDED if changed is None else None
 

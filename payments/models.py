@@ -398,19 +398,27 @@ class Payment(models.Model):
         self.paid, self.failed = paid or self.paid, failed and not paid
         return True
 
-    def charges(self) -> models.QuerySet["Charge"]:
-        intents = {self.payment_intent_id, self.stripe_id} - {""}
-        return Charge.objects.filter(
-            Q(invoice_id=self.stripe_id) | Q(payment_intent_id__in=intents)
+    def charges_read(self) -> statements.Read:
+        """Its charges (by its invoice, or a payment intent it names), as a read that can share
+        a query with others (`statements.read_all`)."""
+        invoice, invoice_params = statements.among(Charge, "invoice_id", [self.stripe_id])
+        intents = sorted({self.payment_intent_id, self.stripe_id} - {""})
+        intent, intent_params = statements.among(Charge, "payment_intent_id", intents)
+        return statements.selecting(
+            Charge, f"{invoice} OR {intent}", [*invoice_params, *intent_params]
         )
 
-    def settle(self, event: WebhookEvent, *, changed: bool = False) -> None:
+    def settle(
+        self, event: WebhookEvent, *, changed: bool = False, charges: list["Charge"] | None = None
+    ) -> None:
         """Fold in refunds and disputes of its charges, derive the status, and save.
 
+        `charges` are its charges if the caller read them already (`charges_read`).
         `last_event` moves only if this event changed the payment's outcome or status.
         """
         before = (self.amount_refunded, self.fully_refunded, self.dispute, self.status)
-        charges = list(self.charges())
+        if charges is None:
+            (charges,) = statements.read_all([self.charges_read()])
         self.amount_refunded = max([self.amount_refunded, *(c.amount_refunded for c in charges)])
         self.fully_refunded = any(c.refunded for c in charges) or (
             self.amount > 0 and self.amount_refunded >= self.amount

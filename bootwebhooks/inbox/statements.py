@@ -225,6 +225,13 @@ def selecting(model: type[models.Model], where: str, params: Sequence[Any]) -> R
     return (f"SELECT {columns} FROM {table} WHERE {where}", params), instances  # noqa: S608
 
 
+def among(model: type[models.Model], name: str, values: Sequence[Any]) -> Statement:
+    """The condition that `model`'s field `name` is one of `values` (at least one), for
+    `selecting`: `"column" IN (%s, ...)`, as `filter(name__in=values)` writes it."""
+    column = _quote(model._meta.get_field(name).column)
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
+
+
 def _model_rows(model: type[models.Model]) -> tuple[str, str, "_Instances"]:
     """`model`'s table and every column, in the order a queryset selects them, and how to
     make its instances of rows of those columns. Compiled once per model and connection (a

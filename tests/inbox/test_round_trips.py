@@ -27,8 +27,10 @@ BUDGETS = [
     # Its price is new here: the read that misses it, the catalogue's row, its snapshot, the
     # payments that waited for it.
     ("customer.subscription.created", 15),
-    ("invoice.paid", 12),  # the membership does not change: no UPDATE, no history row
-    ("invoice.paid", 13),  # the renewal
+    # The membership does not change: no UPDATE, no history row. The payment's charges and its
+    # prices in the catalogue are read in one query (two before).
+    ("invoice.paid", 11),
+    ("invoice.paid", 12),  # the renewal
     # Its price as the catalogue holds it: one read, nothing written (three round trips before).
     ("customer.subscription.updated", 12),
 ]
