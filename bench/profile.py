@@ -43,12 +43,15 @@ FOREIGN_KEY_CHECK = re.compile(r"^SELECT 1 FROM ONLY .* FOR KEY SHARE OF x$")
 # Statements the product sends in the same query as another (inbox.statements: client-side
 # binding allows several in one): the SET LOCAL bounds (inbox.timeouts,
 # WebhookEvent.count_delivery), the attempt's INSERT with the event's status UPDATE
-# (inbox.dispatch), a membership change's history row with its UPDATE, and the reads of an
-# event's users' payments and subscriptions with their memberships' locks (memberships.models).
-# They are statements PostgreSQL runs, but no round trip of their own.
+# (inbox.dispatch), a membership change's history row with its UPDATE, the reads of an
+# event's users' payments and subscriptions with their memberships' locks (memberships.models),
+# and an invoice's prices with its charges (payments.handlers.record_invoice; the written-out
+# price read, `catalogue.prices_read`, is sent nowhere else in the mix). They are statements
+# PostgreSQL runs, but no round trip of their own.
 RIDES_ALONG = re.compile(
     r'^(SET LOCAL |INSERT INTO "bootwebhooks_(inbox_attempt|memberships_membershipchange)" '
-    r'|SELECT .* FROM "bootwebhooks_payments_(payment|subscription)" WHERE "user_id" IN \(SELECT )'
+    r'|SELECT .* FROM "bootwebhooks_payments_(payment|subscription)" WHERE "user_id" IN \(SELECT '
+    r'|SELECT .* FROM "bootwebhooks_payments_price" WHERE "price_id" IN \()'
 )
 STATEMENTS = ("shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track_utility=on")
 # Where a sampled frame's code lives, first match wins (paths as py-spy prints them in full).
