@@ -155,3 +155,17 @@ def test_a_caller_changing_a_list_setting_changes_nobody_elses(settings):
     app_settings.MEMBERSHIP_PLAN_PRICES["price_planted"] = "gold"
     assert app_settings.STRIPE_WEBHOOK_SECRETS == ["whsec_one"]
     assert "price_planted" not in app_settings.MEMBERSHIP_PLAN_PRICES
+
+
+def test_the_mode_follows_debug_even_when_debug_is_set_without_the_signal(settings):
+    """Django's test runner sets DEBUG directly, without `setting_changed`: STRIPE_LIVEMODE,
+    which follows DEBUG when unset, is therefore never kept between reads."""
+    from django.conf import settings as django_settings
+
+    from bootwebhooks.conf import app_settings
+
+    settings.STRIPE_LIVEMODE = None
+    settings.DEBUG = False
+    assert app_settings.STRIPE_LIVEMODE is True
+    django_settings.DEBUG = True  # as setup_test_environment does: no signal
+    assert app_settings.STRIPE_LIVEMODE is False
