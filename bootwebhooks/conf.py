@@ -117,6 +117,12 @@ DEFAULTS: dict[str, Setting] = {
     "WEBHOOK_STATEMENT_TIMEOUT": Setting(
         5, as_int, "seconds a webhook or worker statement may run, then 503"
     ),
+    "WEBHOOK_PREPARED_STATEMENTS": Setting(
+        True,
+        as_bool,
+        "PostgreSQL plans the statements every event sends once per kept connection "
+        "(PREPARE); False behind a pooler in transaction mode that keeps connections",
+    ),
     "WEBHOOK_PROCESSING": Setting(
         "inline", as_str, "inline, or queued: answer 202 once stored, process in a worker"
     ),

@@ -62,9 +62,10 @@ def holds(price: dict[str, Any]) -> bool:
     if not is_object_id(price_id):  # left to `record`, which says why it cannot be stored
         return False
     snapshot = Price.snapshot(price)
+    read = (_holds_sql(tuple(snapshot)), [Product.UNKNOWN, price_id])
     with connection.cursor() as cursor:
-        cursor.execute(_holds_sql(tuple(snapshot)), [Product.UNKNOWN, price_id])
-        row = cursor.fetchone()
+        (rows,) = statements.read_each(cursor, [read])  # prepared where it can be
+    row = rows[0] if rows else None
     if row is None or row[-1]:  # missing, or a payment waits
         return False
     return dict(zip(snapshot, row[:-1], strict=True)) == snapshot

@@ -16,7 +16,8 @@ def pytest_collection_modifyitems(config, items):
     """`@pytest.mark.postgres` tests need row locks and real concurrent connections;
     `@pytest.mark.batched` ones count PostgreSQL's round trips where statements share a query
     (psycopg 3's default; not psycopg2 or server-side binding: tests/psycopg2_driver.py,
-    tests/server_side_binding.py)."""
+    tests/server_side_binding.py); `@pytest.mark.prepared` ones need the apps' own PREPARE
+    (not with server-side binding)."""
     if connection.vendor != "postgresql":
         skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL=postgres://...)")
         for item in items:
@@ -27,6 +28,11 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "batched" in item.keywords:
                 item.add_marker(one_by_one)
+    if connection.vendor == "postgresql" and statements.batching() == statements.ONE_BY_ONE:
+        own = pytest.mark.skip(reason="server-side binding prepares statements itself")
+        for item in items:
+            if "prepared" in item.keywords:
+                item.add_marker(own)
 
 
 @pytest.fixture

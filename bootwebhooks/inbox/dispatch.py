@@ -301,7 +301,8 @@ def preview(event_pk: int) -> Preview:
             # ..."), which no row records; only a preview sets the list, so a real run pays
             # nothing for it.
             event.preview_notes = []
-            with connection.execute_wrapper(observe):
+            # Written out, not prepared: `observe` reads the statements' text.
+            with statements.unprepared(), connection.execute_wrapper(observe):
                 outcome, error, _ = _run_handlers(event)
             effects = [effect_words(obj) for obj in caused_by(event)] + event.preview_notes
             result = Preview(outcome, error, dict(writes), effects)

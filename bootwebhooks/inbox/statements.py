@@ -10,13 +10,22 @@ inbox.fields included).
 Several statements ride in one query, one round trip, where the database driver allows it
 (`send`, `read_each`; `read_all` for rows made into model instances); elsewhere they run one
 by one with the same effect.
+
+On PostgreSQL over a kept connection, PostgreSQL plans each of these statements once per
+session instead of once per run (`PREPARE`, then `EXECUTE`, written in the query text:
+`_Session`). Planning had been a quarter of PostgreSQL's CPU per new event, more than running
+the statements (docs/BENCHMARKS.md).
 """
 
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models.signals import post_save, pre_save
+
+from bootwebhooks.conf import app_settings
 
 Statement = tuple[str, Sequence[Any]]
 
@@ -49,7 +58,7 @@ def save(obj: models.Model, fields: Sequence[str] | None = None) -> None:
         obj.save(update_fields=fields)
         return
     with connection.cursor() as cursor:
-        cursor.execute(*update(obj, fields))
+        send(cursor, [update(obj, fields)])
 
 
 def heard(*models_: type[models.Model]) -> bool:
@@ -145,14 +154,15 @@ def send(cursor: Any, parts: Sequence[Statement]) -> None:
     """Run `parts` in order, in one round trip where the driver allows; the cursor is left on
     the last one's results."""
     mode = batching(cursor.db)
-    if len(parts) > 1 and mode != ONE_BY_ONE:
-        _execute_together(cursor, parts)
-        if mode == EACH_RESULT:
-            for _ in parts[1:]:
-                cursor.nextset()
+    if mode == ONE_BY_ONE:
+        for sql, params in parts:
+            cursor.execute(sql, params)
         return
-    for sql, params in parts:
-        cursor.execute(sql, params)
+    with _prepared(cursor.db, parts) as texts:
+        _execute_together(cursor, texts)
+        if mode == EACH_RESULT:
+            for _ in texts[1:]:
+                cursor.nextset()
 
 
 def read_each(cursor: Any, parts: Sequence[Statement]) -> list[list[tuple]]:
@@ -162,22 +172,131 @@ def read_each(cursor: Any, parts: Sequence[Statement]) -> list[list[tuple]]:
     Each statement sees what the ones before it did and waited for: PostgreSQL runs the
     statements of one query one after another, each with a new snapshot in READ COMMITTED.
     """
-    if len(parts) > 1 and batching(cursor.db) == EACH_RESULT:
-        _execute_together(cursor, parts)
-        rows = [_rows(cursor)]
-        for _ in parts[1:]:
-            cursor.nextset()
-            rows.append(_rows(cursor))
+    mode = batching(cursor.db)
+    if mode == EACH_RESULT:
+        with _prepared(cursor.db, parts) as texts:
+            _execute_together(cursor, texts)
+            rows = []
+            for number, (_, _, own) in enumerate(texts):
+                if number:
+                    cursor.nextset()
+                if own:
+                    rows.append(_rows(cursor))
         return rows
     found = []
-    for sql, params in parts:
-        cursor.execute(sql, params)
+    for part in parts:
+        if mode == ONE_BY_ONE:
+            cursor.execute(*part)
+        else:  # the last result is the part's own
+            with _prepared(cursor.db, [part]) as texts:
+                _execute_together(cursor, texts)
         found.append(_rows(cursor))
     return found
 
 
-def _execute_together(cursor: Any, parts: Sequence[Statement]) -> None:
-    cursor.execute("; ".join(sql for sql, _ in parts), [p for _, params in parts for p in params])
+# A statement as sent: its text, its parameters, and whether its result is a part's own (a
+# PREPARE sent ahead of its first EXECUTE has none).
+_Text = tuple[str, Sequence[Any], bool]
+
+
+def _execute_together(cursor: Any, texts: Sequence[_Text]) -> None:
+    cursor.execute(
+        "; ".join(sql for sql, _, _ in texts), [p for _, params, _ in texts for p in params]
+    )
+
+
+class _Session:
+    """The statements prepared in one PostgreSQL session (`PREPARE name AS ...`, sent in the
+    same query as its first `EXECUTE name(...)`), by SQL text.
+
+    A name is remembered once the query that prepared it succeeded. A query that failed may
+    or may not have prepared its names (PREPARE is not undone by a rollback), so names are
+    never reused: the statement is prepared again under a new one.
+    """
+
+    LIMIT = 100  # statements prepared per session; the rest are sent as they are
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw  # the driver's connection: a new one is a new session
+        self.names: dict[str, str] = {}
+        self.made = 0
+
+
+@contextmanager
+def _prepared(db: Any, parts: Sequence[Statement]) -> Iterator[list[_Text]]:
+    """The statements that run `parts`: `EXECUTE` of each part the session has prepared,
+    `PREPARE` then `EXECUTE` for one it has not (remembered if the block succeeds), or the
+    part itself where statements are not prepared (`_session`)."""
+    session = _session(db)
+    if session is None:
+        yield [(sql, params, True) for sql, params in parts]
+        return
+    texts: list[_Text] = []
+    new: dict[str, str] = {}
+    for sql, params in parts:
+        name = session.names.get(sql) or new.get(sql)
+        if name is None and _preparable(sql, params, len(session.names) + len(new)):
+            session.made += 1
+            name = new[sql] = f"bootwebhooks_{session.made}"
+            texts.append((f"PREPARE {name} AS {_numbered(sql)}", (), False))
+        if name is None:
+            texts.append((sql, params, True))
+        else:
+            texts.append((f"EXECUTE {name}({', '.join(['%s'] * len(params))})", params, True))
+    yield texts
+    session.names.update(new)
+
+
+def _preparable(sql: str, params: Sequence[Any], prepared: int) -> bool:
+    """A statement with parameters, each a `%s`, while the session has room for more."""
+    return (
+        prepared < _Session.LIMIT
+        and _PREPARABLE.match(sql) is not None
+        and sql.count("%s") == len(params)
+        and "%%" not in sql
+    )
+
+
+_PREPARABLE = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE)\b.*%s", re.IGNORECASE | re.DOTALL)
+
+
+def _numbered(sql: str) -> str:
+    """`sql` with its `%s` placeholders numbered for PREPARE: $1, $2, ..."""
+    numbers = iter(range(1, sql.count("%s") + 1))
+    return re.sub("%s", lambda _: f"${next(numbers)}", sql)
+
+
+def _session(db: Any) -> _Session | None:
+    """The prepared statements of `db`'s session; None where statements are not prepared:
+    off PostgreSQL or with server-side binding (which prepares its own), over a connection not
+    kept between requests (`CONN_MAX_AGE` 0: preparing would cost more than it saves), with
+    `DISABLE_SERVER_SIDE_CURSORS` (Django's setting for a pooler in transaction mode, where
+    the next transaction may run in another session), with WEBHOOK_PREPARED_STATEMENTS off,
+    and inside `unprepared()`."""
+    if batching(db) == ONE_BY_ONE or db.__dict__.get("bootwebhooks_unprepared"):
+        return None
+    settings = db.settings_dict
+    if not settings.get("CONN_MAX_AGE") or settings.get("DISABLE_SERVER_SIDE_CURSORS"):
+        return None
+    if not app_settings.WEBHOOK_PREPARED_STATEMENTS:
+        return None
+    session = db.__dict__.get("bootwebhooks_session")
+    if session is None or session.raw is not db.connection:
+        session = db.__dict__["bootwebhooks_session"] = _Session(db.connection)
+    return session
+
+
+@contextmanager
+def unprepared(db: Any = None) -> Iterator[None]:
+    """Send statements as they are written inside this block, for a reader of the SQL text
+    (the retry preview counts the writes it sees)."""
+    wrapper = db if db is not None else connections[DEFAULT_DB_ALIAS]
+    before = wrapper.__dict__.get("bootwebhooks_unprepared", False)
+    wrapper.bootwebhooks_unprepared = True
+    try:
+        yield
+    finally:
+        wrapper.bootwebhooks_unprepared = before
 
 
 def _rows(cursor: Any) -> list[tuple]:

@@ -7,6 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from bootwebhooks.inbox.models import WebhookEvent
+from tests import sent
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -30,7 +31,9 @@ def test_outside_a_transaction_the_count_commits_without_waiting_in_one_round_tr
         assert WebhookEvent.count_delivery("evt_count1") == (stored.pk, "pending")
 
     assert len(queries) == 1
-    assert queries[0]["sql"].startswith("SET LOCAL synchronous_commit = off; UPDATE")
+    written = sent.statements(queries)  # in the one query: the setting, then the count
+    assert written[0] == "SET LOCAL synchronous_commit = off"
+    assert written[1].startswith('UPDATE "bootwebhooks_inbox_webhookevent"')
     assert synchronous_commit() == "on"  # the session's setting is untouched
     stored.refresh_from_db()
     assert stored.delivery_count == 2

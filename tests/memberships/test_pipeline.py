@@ -17,6 +17,7 @@ from bootwebhooks.memberships.models import Membership, MembershipChange
 from bootwebhooks.memberships.pipeline import PIPELINE, register
 from bootwebhooks.memberships.services import override_access
 from bootwebhooks.payments.models import Payment, StripeCustomer
+from tests import sent
 from tests.stripe_events import CUSTOMER, deliver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,9 +83,9 @@ def membership_locks(queries) -> int:
     table = Membership._meta.db_table
     return sum(
         1
-        for q in queries
-        if (f'FROM "{table}"' in q["sql"] and "FOR UPDATE" in q["sql"])
-        or (q["sql"].startswith(f'INSERT INTO "{table}"') and "ON CONFLICT" in q["sql"])
+        for sql in sent.statements(queries)
+        if (f'FROM "{table}"' in sql and "FOR UPDATE" in sql)
+        or (sql.startswith(f'INSERT INTO "{table}"') and "ON CONFLICT" in sql)
     )
 
 
