@@ -139,6 +139,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, WEBHOOK_MAX_BODY_BYTES)
 # Bounded waits on PostgreSQL (docs/OPERATIONS.md): past them the webhook answers 503.
 WEBHOOK_LOCK_TIMEOUT = env_int("WEBHOOK_LOCK_TIMEOUT", 3)
 WEBHOOK_STATEMENT_TIMEOUT = env_int("WEBHOOK_STATEMENT_TIMEOUT", 5)
+# PREPARE once per kept connection (docs/OPERATIONS.md); already off with DATABASE_CONN_MAX_AGE=0.
+WEBHOOK_PREPARED_STATEMENTS = env_bool("WEBHOOK_PREPARED_STATEMENTS", True)
 STRIPE_API_KEY = env_str("STRIPE_API_KEY")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")
 

@@ -14,7 +14,8 @@ holds one statement: a transaction's bounds then cost a round trip of their own,
 statement outside any transaction (storing a new event) runs unbounded.
 """
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,11 +30,21 @@ def local_settings(db: Any = None) -> list[str]:
     unless given); none off PostgreSQL."""
     if (db if db is not None else connection).vendor != "postgresql":
         return []
-    bounds = {
-        "lock_timeout": app_settings.WEBHOOK_LOCK_TIMEOUT,
-        "statement_timeout": app_settings.WEBHOOK_STATEMENT_TIMEOUT,
-    }
-    return [f"SET LOCAL {name} = {int(seconds * 1000)}" for name, seconds in bounds.items()]
+    return [statement for statement, _ in _bounds(*_seconds())]
+
+
+def _seconds() -> tuple[float, float]:
+    return app_settings.WEBHOOK_LOCK_TIMEOUT, app_settings.WEBHOOK_STATEMENT_TIMEOUT
+
+
+@functools.lru_cache(maxsize=8)
+def _bounds(lock: float, statement: float) -> tuple[sql_statements.Statement, ...]:
+    """The SET LOCALs for these timeouts, as statements to send: made once, as every
+    delivery sends them."""
+    return tuple(
+        (f"SET LOCAL {name} = {int(seconds * 1000)}", ())
+        for name, seconds in (("lock_timeout", lock), ("statement_timeout", statement))
+    )
 
 
 def bound_transaction() -> None:
@@ -44,16 +55,18 @@ def bound_transaction() -> None:
             sql_statements.send(cursor, [(statement, []) for statement in statements])
 
 
-def riding_bounds() -> list[sql_statements.Statement]:
+def riding_bounds() -> Sequence[sql_statements.Statement]:
     """The bounds, to send ahead of one statement in its query (`statements.send`): outside a
     transaction they hold for that statement alone, inside one until it ends. `bounded` for a
     single statement, without wrapping every query the block runs (which cost a duplicate
     delivery about a twelfth of its CPU). None where they cannot ride along: off PostgreSQL, or
     outside a transaction with server-side binding (one statement a query)."""
     db = connections[DEFAULT_DB_ALIAS]  # once: each look-up through `connection` costs as much
-    if not db.in_atomic_block and sql_statements.batching(db) == sql_statements.ONE_BY_ONE:
-        return []
-    return [(statement, []) for statement in local_settings(db)]
+    if db.vendor != "postgresql" or (
+        not db.in_atomic_block and sql_statements.batching(db) == sql_statements.ONE_BY_ONE
+    ):
+        return ()
+    return _bounds(*_seconds())
 
 
 @contextmanager
