@@ -1,5 +1,6 @@
-"""Before/after on one machine: the webhook's duplicates and bad-signature workloads, and the
-framework floor, against two gunicorns (this checkout and another one, e.g. a worktree of
+"""Before/after on one machine: the webhook's new events (the bench's membership mix, each
+sent once), duplicates and bad-signature workloads, and the framework floor, against two
+gunicorns (this checkout and another one, e.g. a worktree of
 main) on one private PostgreSQL, taking turns so both see the same weather.
 
     git worktree add /tmp/before main
@@ -21,7 +22,8 @@ from bench.run import ensure_tools, server_env
 from bench.servers import ROOT, Gunicorn, PrivatePostgres, free_port
 from bench.workloads import Result, run_wrk
 
-WORKLOADS = ("floor", "duplicates", "bad signatures")
+WORKLOADS = ("floor", "new events", "duplicates", "bad signatures")
+MEMBERS_FROM = 100_000  # users of the new events' members (the seed's are 1 to 3,000)
 
 
 class CheckoutGunicorn(Gunicorn):
@@ -93,14 +95,27 @@ def main() -> int:
                 "bad", events.WEBHOOK, events.bodies("b", 2000), secret=events.WRONG_SECRET
             ),
         }
+        members = iter(range(MEMBERS_FROM, 10**9, 10**5))
+
+        def new_events(tag: str) -> Path:
+            """Events never sent before, as many as the machine could take in the time."""
+            first = next(members)
+            count = 600 * a.seconds + 500
+            events.create_users(pg.connect(), first, count)
+            return requests(tag, events.WEBHOOK, events.bodies(tag, count, first_user=first))
+
         for server in servers:
-            for file in files.values():
-                wrk(server, file, 2)
+            for file in [*files.values(), new_events(f"warm{server.name}")]:
+                wrk(server, file, 2, cycle=file.name not in ("warmthis", "warmother"))
         seen: dict[tuple[str, str], list[Result]] = {}
         for r in range(a.rounds):
-            for workload, file in files.items():
+            for workload in WORKLOADS:
                 for server in servers if r % 2 == 0 else servers[::-1]:
-                    result = wrk(server, file, a.seconds)
+                    if workload == "new events":
+                        file = new_events(f"new{r}{server.name}")
+                        result = wrk(server, file, a.seconds, cycle=False)
+                    else:
+                        result = wrk(server, files[workload], a.seconds)
                     seen.setdefault((server.name, workload), []).append(result)
                     print(f"round {r} {server.name:5} {workload:14} {result.rps:6.0f} req/s "
                           f"{result.server_cpu_ms:.2f} ms CPU/req", flush=True)  # fmt: skip

@@ -54,6 +54,16 @@ RIDES_ALONG = re.compile(
     r'|SELECT .* FROM "bootwebhooks_payments_price" WHERE "price_id" IN \()'
 )
 STATEMENTS = ("shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track_utility=on")
+# pg_stat_statements lists a statement the apps prepared (inbox.statements) under the text of
+# its PREPARE; its runs, by EXECUTE, count there.
+_PREPARED = re.compile(r"^PREPARE \w+ AS ")
+
+
+def written(query: str) -> str:
+    """A statement's text on one line, as written (without the PREPARE that named it)."""
+    return _PREPARED.sub("", " ".join(query.split()))
+
+
 # Where a sampled frame's code lives, first match wins (paths as py-spy prints them in full).
 LAYERS = (
     ("psycopg (driver)", ("/psycopg/", "/psycopg_binary/")),
@@ -99,11 +109,9 @@ def statements_per_type(
                 "SELECT calls, query FROM pg_stat_statements WHERE dbid = %s ORDER BY calls DESC",
                 [oid],
             ).fetchall()
-            checks = sum(
-                c for c, q in per_statement if FOREIGN_KEY_CHECK.match(" ".join(q.split()))
-            )
+            checks = sum(c for c, q in per_statement if FOREIGN_KEY_CHECK.match(written(q)))
             total = sum(calls for calls, _ in per_statement) - checks
-            riders = sum(c for c, q in per_statement if RIDES_ALONG.match(" ".join(q.split())))
+            riders = sum(c for c, q in per_statement if RIDES_ALONG.match(written(q)))
             rows.append({
                 "step": label,
                 "events": len(bodies),
@@ -111,7 +119,7 @@ def statements_per_type(
                 "statements per event": total / len(bodies),
                 "round trips per event": (total - riders) / len(bodies),
                 "foreign-key checks per event": checks / len(bodies),
-                "statements": [(c / len(bodies), " ".join(q.split())) for c, q in per_statement],
+                "statements": [(c / len(bodies), written(q)) for c, q in per_statement],
             })  # fmt: skip
             print(
                 f"  {label}: {(total - riders) / len(bodies):.1f} round trips "
@@ -161,8 +169,7 @@ def cpu_profile(pg, stats, server: Gunicorn, seconds: int, rate: int, workdir: P
     calls = sum(
         c
         for c, _, q in per_statement
-        if not FOREIGN_KEY_CHECK.match(" ".join(q.split()))
-        and not RIDES_ALONG.match(" ".join(q.split()))
+        if not FOREIGN_KEY_CHECK.match(written(q)) and not RIDES_ALONG.match(written(q))
     )
     exec_ms = sum(ms for _, ms, _ in per_statement)
     samples: Counter = Counter()
