@@ -14,7 +14,10 @@ by one with the same effect.
 On PostgreSQL over a kept connection, PostgreSQL plans each of these statements once per
 session instead of once per run (`PREPARE`, then `EXECUTE`, written in the query text:
 `_Session`). Planning had been a quarter of PostgreSQL's CPU per new event, more than running
-the statements (docs/BENCHMARKS.md).
+the statements (docs/BENCHMARKS.md). PostgreSQL then infers each parameter's type from where
+it stands, so every `%s` sent through `send`/`read_each` must stand where a column gives it
+one (compared with, assigned to, inserted into a column), as all of the apps' do: a bare
+`SELECT %s` would come back as text, and `%s IS NULL` cannot be prepared at all.
 """
 
 import functools
@@ -24,7 +27,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, models
 from django.db.models.signals import post_save, pre_save
 
 from bootwebhooks.conf import app_settings
@@ -246,9 +249,35 @@ def _next_result(cursor: Any) -> None:
 
 
 def _execute_together(cursor: Any, texts: Sequence[_Text]) -> None:
-    cursor.execute(
-        "; ".join(sql for sql, _, _ in texts), [p for _, params, _ in texts for p in params]
-    )
+    try:
+        cursor.execute(
+            "; ".join(sql for sql, _, _ in texts), [p for _, params, _ in texts for p in params]
+        )
+    except DatabaseError as exc:
+        if _sqlstate(exc) in _STALE:
+            _forget(cursor.db)
+        raise
+
+
+# The session's prepared statements no longer serve: a table's column changed type under one
+# (feature_not_supported: "cached plan must not change result type"), or someone else
+# deallocated them (invalid_sql_statement_name: DISCARD ALL, DEALLOCATE).
+_STALE = frozenset({"0A000", "26000"})
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of the driver's error under Django's (psycopg 3: `sqlstate`, psycopg2:
+    `pgcode`)."""
+    cause = exc.__cause__
+    return getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+
+
+def _forget(db: Any) -> None:
+    """Prepare every statement again from the next query on: this one failed, and so does
+    its transaction, but no later one for the same reason (names are still never reused)."""
+    session = db.__dict__.get("bootwebhooks_session")
+    if session is not None:
+        session.names.clear()
 
 
 class _Session:
@@ -322,8 +351,8 @@ def _session(db: Any) -> _Session | None:
     and inside `unprepared()`."""
     if batching(db) == ONE_BY_ONE or db.__dict__.get("bootwebhooks_unprepared"):
         return None
-    settings = db.settings_dict
-    if not settings.get("CONN_MAX_AGE") or settings.get("DISABLE_SERVER_SIDE_CURSORS"):
+    settings = db.settings_dict  # CONN_MAX_AGE None: kept for ever
+    if settings.get("CONN_MAX_AGE", 0) == 0 or settings.get("DISABLE_SERVER_SIDE_CURSORS"):
         return None
     if not app_settings.WEBHOOK_PREPARED_STATEMENTS:
         return None

@@ -11,6 +11,7 @@ import re
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -81,6 +82,35 @@ def test_after_a_query_that_failed_the_session_and_the_apps_still_agree():
     assert len(prepared_in_session()) == 2  # the failed query's, and the one that ran
 
 
+def test_a_column_changed_under_a_prepared_statement_fails_one_query_not_every_one(handlers):
+    """PostgreSQL refuses to run a prepared statement whose result columns changed type, as a
+    migration can change them under running workers ("cached plan must not change result
+    type"). The delivery that meets it fails and Stripe delivers it again; from the next
+    query on, the session's statements are prepared again, instead of every delivery failing
+    until the connection is closed."""
+    handlers.handles("invoice.paid")(mark_effect)
+    client = Client(raise_request_exception=False)  # a 500 as Stripe gets it
+    event = make_event("invoice.paid")
+    assert post_event(client, event).status_code == 200  # the delivery count is prepared
+    table = connection.ops.quote_name(WebhookEvent._meta.db_table)
+    alter = f"ALTER TABLE {table} ALTER COLUMN status TYPE varchar(%s)"
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(alter % 40)
+
+        answers = [post_event(client, event).status_code for _ in range(3)]
+        fresh = make_event("invoice.paid")
+        assert post_event(client, fresh).json()["status"] == "processed"
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(alter % 16)
+        connection.close()  # no later test inherits this session's statements
+
+    assert answers == [500, 200, 200]
+    assert WebhookEvent.objects.get(stripe_id=event["id"]).delivery_count == 3
+    assert effects(fresh["id"]) == 1
+
+
 def test_a_new_session_prepares_again(client, handlers):
     handlers.handles("invoice.paid")(mark_effect)
     sent_sql(client, make_event("invoice.paid"))
@@ -121,6 +151,14 @@ def test_nothing_is_prepared_where_the_session_is_not_kept(client, handlers, mon
 
     assert "PREPARE" not in sql and "EXECUTE" not in sql
     assert 'INSERT INTO "bootwebhooks_inbox_webhookevent"' in sql
+
+
+def test_a_connection_kept_for_ever_prepares(client, handlers, monkeypatch):
+    handlers.handles("invoice.paid")(mark_effect)
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", None)  # Django: no limit
+    connection.close()
+
+    assert "PREPARE bootwebhooks_1 AS" in sent_sql(client, make_event("invoice.paid"))
 
 
 def test_the_setting_turns_it_off(client, handlers, settings):
