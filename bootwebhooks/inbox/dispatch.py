@@ -190,12 +190,7 @@ def is_lock_conflict(exc: BaseException) -> bool:
     """PostgreSQL failed this transaction to break a lock cycle, for a serialisation conflict,
     or because a lock or statement timeout ran out: nothing is wrong with the event, and
     running it again later works."""
-    return any(_sqlstate(e) in _LOCK_CONFLICTS for e in (exc, exc.__cause__))
-
-
-def _sqlstate(exc: BaseException | None) -> str | None:
-    """The SQLSTATE of a driver's error: psycopg 3 calls it `sqlstate`, psycopg2 `pgcode`."""
-    return getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    return any(statements.sqlstate(e) in _LOCK_CONFLICTS for e in (exc, exc.__cause__))
 
 
 # SQLSTATEs (read from the driver's exception, so no driver is imported off PostgreSQL):

@@ -254,7 +254,7 @@ def _execute_together(cursor: Any, texts: Sequence[_Text]) -> None:
             "; ".join(sql for sql, _, _ in texts), [p for _, params, _ in texts for p in params]
         )
     except DatabaseError as exc:
-        if _sqlstate(exc) in _STALE:
+        if sqlstate(exc.__cause__) in _STALE:  # the driver's error, under Django's
             _forget(cursor.db)
         raise
 
@@ -265,11 +265,9 @@ def _execute_together(cursor: Any, texts: Sequence[_Text]) -> None:
 _STALE = frozenset({"0A000", "26000"})
 
 
-def _sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of the driver's error under Django's (psycopg 3: `sqlstate`, psycopg2:
-    `pgcode`)."""
-    cause = exc.__cause__
-    return getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+def sqlstate(exc: BaseException | None) -> str | None:
+    """The SQLSTATE of a driver's error: psycopg 3 calls it `sqlstate`, psycopg2 `pgcode`."""
+    return getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
 
 
 def _forget(db: Any) -> None:
@@ -323,7 +321,7 @@ def _nothing() -> None:
 
 
 def _preparable(sql: str, params: Sequence[Any], prepared: int) -> bool:
-    """A statement with parameters, each a `%s`, while the session has room for more."""
+    """A query with parameters, each a `%s`, while the session has room for more."""
     return (
         bool(params)
         and prepared < _Session.LIMIT
@@ -333,7 +331,7 @@ def _preparable(sql: str, params: Sequence[Any], prepared: int) -> bool:
     )
 
 
-_PREPARABLE = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE)\b.*%s", re.IGNORECASE | re.DOTALL)
+_PREPARABLE = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 
 
 def _numbered(sql: str) -> str:
