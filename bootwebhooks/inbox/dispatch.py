@@ -119,7 +119,7 @@ def _apply(
 
 
 def _log(event: WebhookEvent, trigger: Attempt.Trigger, elapsed: float) -> None:
-    metrics.PROCESSING.labels(event.type).observe(elapsed)
+    metrics.labelled(metrics.PROCESSING, event.type).observe(elapsed)
     logger.info(
         "stripe event %s type=%s status=%s trigger=%s duration_ms=%.1f",
         printable(event.stripe_id),

@@ -178,7 +178,8 @@ def deliver(delivery: Delivery) -> Receipt:
         receipt = record_and_enqueue(parsed, headers=delivery.headers)
     else:
         receipt = _ingest(parsed, headers=delivery.headers)
-    metrics.EVENTS.labels(parsed.type, "duplicate" if receipt.duplicate else receipt.status).inc()
+    outcome = "duplicate" if receipt.duplicate else receipt.status
+    metrics.labelled(metrics.EVENTS, parsed.type, outcome).inc()
     return receipt
 
 

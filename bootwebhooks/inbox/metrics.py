@@ -6,6 +6,7 @@ prometheus-client is the `metrics` extra: without it every metric here counts no
 /metrics answers 404, while the webhook works the same.
 """
 
+import functools
 import os
 from typing import Any
 
@@ -68,6 +69,15 @@ PROCESSING = Histogram(
 RETRIES = Counter("bootwebhooks_retries", "Automatic retries scheduled by queue workers.")
 
 DEPTH_CAP = 100_000
+
+
+@functools.lru_cache(maxsize=1024)
+def labelled(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, looked up once: every delivery counts itself, and the
+    look-up (a lock, a tuple of the labels made strings) cost as much as the count. The
+    labels are event types and outcomes, a few hundred at most; beyond the cache's size a
+    child is simply looked up again."""
+    return metric.labels(*labels)
 
 
 class QueueDepth(Collector):
