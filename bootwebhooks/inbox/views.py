@@ -5,7 +5,7 @@ import time
 from collections.abc import Iterator, Mapping
 
 from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from rest_framework import generics, serializers
 from rest_framework.authentication import BaseAuthentication
@@ -86,17 +86,21 @@ class StripeSignatureAuthentication(BaseAuthentication):
     user; `request.auth` is the verified `Delivery`. Anything but POST is left to the 405."""
 
     def authenticate(self, request: Request) -> tuple[None, Delivery] | None:
-        if request.method != "POST":
+        # Django's own request for its attributes: DRF's reaches them through __getattr__, by
+        # way of an AttributeError each, and every delivery reads them.
+        http = request._request
+        if http.method != "POST":
             return None
-        body = request.data if isinstance(request.data, bytes) else b""  # no body: no bytes
-        return None, Delivery.verify(body, RequestHeaders(request))
+        data = request.data
+        body = data if isinstance(data, bytes) else b""  # no body: no bytes
+        return None, Delivery.verify(body, RequestHeaders(http))
 
 
 class RequestHeaders(Mapping[str, str]):
     """`request.headers`, built only when a delivery is stored: Django builds that mapping
     from every header, which would cost a rejected delivery as much again as its check."""
 
-    def __init__(self, request: Request) -> None:
+    def __init__(self, request: HttpRequest) -> None:
         self.request = request
 
     def get(self, name: str, default: str | None = None) -> str | None:
