@@ -68,16 +68,18 @@ PROCESSING = Histogram(
 )
 RETRIES = Counter("bootwebhooks_retries", "Automatic retries scheduled by queue workers.")
 
-DEPTH_CAP = 100_000
-
 
 @functools.lru_cache(maxsize=1024)
 def labelled(metric: Any, *labels: str) -> Any:
     """`metric.labels(*labels)`, looked up once: every delivery counts itself, and the
     look-up (a lock, a tuple of the labels made strings) cost as much as the count. The
     labels are event types and outcomes, a few hundred at most; beyond the cache's size a
-    child is simply looked up again."""
+    child is simply looked up again. A child removed from its metric (`remove()`, `clear()`)
+    would go on counting unseen here: nothing removes any."""
     return metric.labels(*labels)
+
+
+DEPTH_CAP = 100_000
 
 
 class QueueDepth(Collector):

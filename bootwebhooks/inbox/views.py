@@ -188,9 +188,7 @@ def reject(exc: WebhookRejected) -> HttpResponse:
     if isinstance(exc, InvalidSignature):
         metrics.SIGNATURE_FAILURES.inc()
     log_rejection(exc)
-    return HttpResponse(
-        _error_body(str(exc)), content_type="application/json", status=exc.status_code
-    )
+    return _json(_error_body(str(exc)), exc.status_code)
 
 
 @functools.lru_cache(maxsize=64)
@@ -202,9 +200,12 @@ def _error_body(message: str) -> bytes:
 
 def answer(payload: dict[str, str], status: int) -> HttpResponse:
     """The webhook's JSON answers: plain HttpResponses (Stripe reads only the status), encoded
-    by the standard library's default encoder, cheaper than JsonResponse's or DRF's renderer,
-    and handed over as bytes (a str would be encoded after a look-up of its charset)."""
-    body = json.dumps(payload).encode()
+    by the standard library's default encoder, cheaper than JsonResponse's or DRF's renderer."""
+    return _json(json.dumps(payload).encode(), status)
+
+
+def _json(body: bytes, status: int) -> HttpResponse:
+    # Bytes: Django would encode a str after looking its charset up in the content type.
     return HttpResponse(body, content_type="application/json", status=status)
 
 
