@@ -25,12 +25,12 @@ from bootwebhooks.conf import app_settings
 from bootwebhooks.inbox import statements as sql_statements
 
 
-def local_settings(db: Any = None) -> list[str]:
+def local_settings(db: Any = None) -> Sequence[sql_statements.Statement]:
     """The SET LOCAL statements that bound a transaction on `db` (the default connection
     unless given); none off PostgreSQL."""
     if (db if db is not None else connection).vendor != "postgresql":
-        return []
-    return [statement for statement, _ in _bounds(*_seconds())]
+        return ()
+    return _bounds(*_seconds())
 
 
 def _seconds() -> tuple[float, float]:
@@ -49,10 +49,10 @@ def _bounds(lock: float, statement: float) -> tuple[sql_statements.Statement, ..
 
 def bound_transaction() -> None:
     """Bound the rest of the current transaction (one round trip)."""
-    statements = local_settings()
-    if statements:
+    bounds = local_settings()
+    if bounds:
         with connection.cursor() as cursor:
-            sql_statements.send(cursor, [(statement, []) for statement in statements])
+            sql_statements.send(cursor, bounds)
 
 
 def riding_bounds() -> Sequence[sql_statements.Statement]:
@@ -62,11 +62,9 @@ def riding_bounds() -> Sequence[sql_statements.Statement]:
     delivery about a twelfth of its CPU). None where they cannot ride along: off PostgreSQL, or
     outside a transaction with server-side binding (one statement a query)."""
     db = connections[DEFAULT_DB_ALIAS]  # once: each look-up through `connection` costs as much
-    if db.vendor != "postgresql" or (
-        not db.in_atomic_block and sql_statements.batching(db) == sql_statements.ONE_BY_ONE
-    ):
+    if not db.in_atomic_block and sql_statements.batching(db) == sql_statements.ONE_BY_ONE:
         return ()
-    return _bounds(*_seconds())
+    return local_settings(db)
 
 
 @contextmanager
@@ -83,7 +81,7 @@ def bounded() -> Iterator[None]:
     if not statements:
         yield
         return
-    prefix = "".join(f"{statement}; " for statement in statements)
+    prefix = "".join(f"{setting}; " for setting, _ in statements)
     bounded_transaction = False
 
     def bound(execute, sql, params, many, context):
@@ -94,8 +92,8 @@ def bounded() -> Iterator[None]:
         batching = sql_statements.batching()
         if batching == sql_statements.ONE_BY_ONE:
             if bounded_transaction:
-                for statement in statements:
-                    context["cursor"].execute(statement)
+                for setting, _ in statements:
+                    context["cursor"].execute(setting)
             return execute(sql, params, many, context)
         result = execute(prefix + sql, params, many, context)
         if batching == sql_statements.EACH_RESULT:
