@@ -10,7 +10,7 @@ from `django.conf.settings` directly:
 Values are normalised: a string where a list is expected is a comma-separated list
 (`"whsec_abc"` is one secret, never nine characters), `"key=value,..."` where a mapping is
 expected. Each is normalised once, and again after Django's `setting_changed` signal
-(`override_settings`, pytest-django's `settings` fixture): a duplicate delivery reads six, and
+(`override_settings`, pytest-django's `settings` fixture): a duplicate delivery reads seven, and
 normalising them cost it more than checking its signature. A value that cannot be normalised
 raises ImproperlyConfigured naming the setting; the system checks (bootwebhooks/inbox/checks.py, and
 memberships/checks.py for the membership settings) report the same problems at start-up, with
@@ -199,7 +199,13 @@ DEFAULTS: dict[str, Setting] = {
 
 
 class AppSettings:
-    """`app_settings.NAME`: the host's value of NAME, or its default, normalised."""
+    """`app_settings.NAME`: the host's value of NAME, or its default, normalised.
+
+    A value that cannot change in the caller's hands (a number, a string, a tuple) becomes an
+    attribute of the instance once read, so the next reads are plain attribute reads, never
+    `__getattr__`: a duplicate delivery reads seven, and each call of `__getattr__` cost as
+    much as a dictionary of them. Lists and mappings stay in `_known`, copied on each read.
+    """
 
     def __init__(self) -> None:
         self._known: dict[str, Any] = {}
@@ -220,14 +226,20 @@ class AppSettings:
         except KeyError:
             raise AttributeError(f"bootwebhooks has no setting {name}") from None
         value = setting.read(name, getattr(settings, name, setting.default))
-        if setting.read is not as_livemode:  # follows DEBUG, which the test runner sets directly
+        if setting.read is as_livemode:  # follows DEBUG, which the test runner sets directly
+            return value
+        if isinstance(value, list | dict):
             self._known[name] = value
+        else:
+            self.__dict__[name] = value
         return value
 
     def forget(self, **kwargs: Any) -> None:
         """Read every setting afresh (a receiver of `setting_changed`: one setting may be read
         through another, as STRIPE_LIVEMODE follows DEBUG)."""
         self._known.clear()
+        for name in DEFAULTS.keys() & self.__dict__.keys():
+            del self.__dict__[name]
 
     def problems(self) -> dict[str, str]:
         """Settings whose value cannot be read, with the reason (for the system checks)."""

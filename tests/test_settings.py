@@ -128,7 +128,7 @@ def test_the_demo_reads_the_mode_and_email_matching_from_the_environment():
 
 
 def test_a_setting_is_read_again_after_django_says_it_changed(settings):
-    """app_settings normalises a value once (a duplicate delivery reads six) and forgets them
+    """app_settings normalises a value once (a duplicate delivery reads seven) and forgets them
     all on Django's `setting_changed`, so override_settings and this fixture still work."""
     from django.test import override_settings
 
@@ -139,6 +139,12 @@ def test_a_setting_is_read_again_after_django_says_it_changed(settings):
     with override_settings(STRIPE_WEBHOOK_SECRETS=["whsec_three"]):
         assert app_settings.STRIPE_WEBHOOK_SECRETS == ["whsec_three"]
     assert app_settings.STRIPE_WEBHOOK_SECRETS == ["whsec_one", "whsec_two"]
+    # A number or a string is kept as a plain attribute once read: forgotten all the same.
+    settings.MEMBERSHIP_GRACE_DAYS = "5"
+    assert app_settings.MEMBERSHIP_GRACE_DAYS == 5
+    with override_settings(MEMBERSHIP_GRACE_DAYS=9):
+        assert app_settings.MEMBERSHIP_GRACE_DAYS == 9
+    assert app_settings.MEMBERSHIP_GRACE_DAYS == 5
     # STRIPE_LIVEMODE follows DEBUG when unset: a change of DEBUG changes it too.
     settings.STRIPE_LIVEMODE = None
     settings.DEBUG = False

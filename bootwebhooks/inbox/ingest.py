@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.utils import timezone
 
 from bootwebhooks.conf import app_settings
@@ -43,8 +43,11 @@ _EVENT_TYPE = re.compile(r"(?=.{1,100}$)[a-z0-9_]+(\.[a-z0-9_]+)*")  # invoice.p
 MAX_DEPTH = 512
 
 
-@dataclass(frozen=True)
-class ParsedEvent:
+class ParsedEvent(NamedTuple):
+    """What `parse_event` found in a checked body. A named tuple, immutable like a frozen
+    dataclass, made in a third of the time (a frozen dataclass sets each field through
+    `object.__setattr__`), as every delivery makes one."""
+
     id: str
     type: str
     api_version: str
@@ -57,8 +60,7 @@ class ParsedEvent:
     body: str
 
 
-@dataclass(frozen=True)
-class Receipt:
+class Receipt(NamedTuple):
     """What the caller learns: the event id and its status after this delivery."""
 
     id: str
@@ -217,14 +219,16 @@ def _ingest(parsed: ParsedEvent, *, headers: Mapping[str, str]) -> Receipt:
     pk, status, created = record(parsed, source=WebhookEvent.Source.WEBHOOK, headers=headers)
     if status in WebhookEvent.FINAL:
         # A redelivery changes nothing: /metrics counts it; the line is for debugging only.
-        logger.log(
-            logging.INFO if created else logging.DEBUG,
-            "stripe event %s type=%s status=%s duplicate=%d",
-            printable(parsed.id),
-            parsed.type,
-            status,
-            not created,
-        )
+        level = logging.INFO if created else logging.DEBUG
+        if logger.isEnabledFor(level):
+            logger.log(
+                level,
+                "stripe event %s type=%s status=%s duplicate=%d",
+                printable(parsed.id),
+                parsed.type,
+                status,
+                not created,
+            )
         return Receipt(parsed.id, status, duplicate=not created)
     event = dispatch(pk, trigger=Attempt.Trigger.WEBHOOK)
     return Receipt(event.stripe_id, event.status)
@@ -327,19 +331,20 @@ def record(
     a transaction each statement carries the bounds (inbox.timeouts) in its own query: the
     count waits for the row lock of a delivery processing the event, for so long and no more.
     """
-    bounds = riding_bounds()
+    db = connections[DEFAULT_DB_ALIAS]  # once: each look-up through `connection` costs as much
+    bounds = riding_bounds(db)
     found = WebhookEvent.count_delivery(parsed.id, first=bounds)
     if found:
         return (*found, False)
-    if connection.in_atomic_block:
+    if db.in_atomic_block:
         bounds = []  # they hold until the caller's transaction ends
     event = _new_event(parsed, source=source, headers=headers)
     # Alone, the INSERT autocommits: one round trip, durable once it returns. Inside a caller's
     # transaction, a savepoint keeps a duplicate's IntegrityError from breaking it.
-    guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    guard = transaction.atomic() if db.in_atomic_block else nullcontext()
     sql, params = statements.insert(event)  # written out: every new event pays for it
     try:
-        with guard, connection.cursor() as cursor:
+        with guard, db.cursor() as cursor:
             statements.send(cursor, [*bounds, (sql, params)])
             (event.pk,) = cursor.fetchone()
     except IntegrityError:

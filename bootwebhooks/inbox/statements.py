@@ -284,10 +284,12 @@ class _Session:
 
     A name is remembered once the query that prepared it succeeded. A query that failed may
     or may not have prepared its names (PREPARE is not undone by a rollback), so names are
-    never reused: the statement is prepared again under a new one.
+    never reused: the statement is prepared again under a new one. The limit counts every
+    PREPARE sent (`made`), remembered or not, so the session never holds more than it, even
+    after `_forget`: those statements stay in PostgreSQL until the connection closes.
     """
 
-    LIMIT = 100  # statements prepared per session; the rest are sent as they are
+    LIMIT = 100  # PREPAREs sent per session; once reached, statements are sent as they are
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw  # the driver's connection: a new one is a new session
@@ -307,7 +309,7 @@ def _prepared(db: Any, parts: Sequence[Statement]) -> tuple[list[_Text], Callabl
     new: dict[str, str] = {}
     for sql, params in parts:
         execute = session.names.get(sql) or new.get(sql)
-        if execute is None and _preparable(sql, params, len(session.names) + len(new)):
+        if execute is None and _preparable(sql, params, session.made):
             session.made += 1
             name = f"bootwebhooks_{session.made}"
             texts.append((f"PREPARE {name} AS {_numbered(sql)}", (), False))
@@ -320,11 +322,11 @@ def _nothing() -> None:
     pass
 
 
-def _preparable(sql: str, params: Sequence[Any], prepared: int) -> bool:
+def _preparable(sql: str, params: Sequence[Any], made: int) -> bool:
     """A query with parameters, each a `%s`, while the session has room for more."""
     return (
         bool(params)
-        and prepared < _Session.LIMIT
+        and made < _Session.LIMIT
         and _PREPARABLE.match(sql) is not None
         and sql.count("%s") == len(params)
         and "%%" not in sql

@@ -55,13 +55,15 @@ def bound_transaction() -> None:
             sql_statements.send(cursor, bounds)
 
 
-def riding_bounds() -> Sequence[sql_statements.Statement]:
+def riding_bounds(db: Any = None) -> Sequence[sql_statements.Statement]:
     """The bounds, to send ahead of one statement in its query (`statements.send`): outside a
     transaction they hold for that statement alone, inside one until it ends. `bounded` for a
     single statement, without wrapping every query the block runs (which cost a duplicate
     delivery about a twelfth of its CPU). None where they cannot ride along: off PostgreSQL, or
-    outside a transaction with server-side binding (one statement a query)."""
-    db = connections[DEFAULT_DB_ALIAS]  # once: each look-up through `connection` costs as much
+    outside a transaction with server-side binding (one statement a query). On `db`, the
+    default connection's wrapper unless given."""
+    if db is None:
+        db = connections[DEFAULT_DB_ALIAS]  # once: each look-up through `connection` costs as much
     if not db.in_atomic_block and sql_statements.batching(db) == sql_statements.ONE_BY_ONE:
         return ()
     return local_settings(db)

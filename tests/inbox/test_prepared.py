@@ -135,6 +135,23 @@ def test_a_session_prepares_at_most_its_limit_then_sends_statements_as_written()
     assert queries.captured_queries[-1]["sql"] == f"SELECT {limit + 1}::integer AS n{limit + 1}"
 
 
+def test_statements_forgotten_after_a_stale_one_still_count_towards_the_limit(monkeypatch):
+    """After a stale-statement error the apps forget their names and prepare anew, but the
+    old PREPAREs stay in the PostgreSQL session until it ends: the limit counts every PREPARE
+    sent, so the session holds no more than it however often that happens."""
+    monkeypatch.setattr(statements._Session, "LIMIT", 3)
+    connection.close()
+    with connection.cursor() as cursor:
+        for n in range(2):
+            statements.read_each(cursor, [(f"SELECT %s::integer AS n{n}", [n])])
+        statements._forget(cursor.db)  # as a "cached plan must not change result type" does
+        for n in range(4):
+            found = statements.read_each(cursor, [(f"SELECT %s::integer AS n{n}", [n])])
+            assert found == [[(n,)]]
+
+    assert len(prepared_in_session()) == 3
+
+
 @pytest.mark.parametrize(
     "setting",
     [
