@@ -69,8 +69,9 @@ class RawBodyParser(BaseParser):
     def parse(self, stream, media_type=None, parser_context=None) -> DataAndFiles:
         limit = app_settings.WEBHOOK_MAX_BODY_BYTES
         try:
-            declared = int(parser_context["request"].META.get("CONTENT_LENGTH") or 0)
-        except (KeyError, TypeError, ValueError):
+            # Django's request, as in the authentication below.
+            declared = int(parser_context["request"]._request.META.get("CONTENT_LENGTH") or 0)
+        except (AttributeError, KeyError, TypeError, ValueError):
             declared = 0
         if declared > limit:
             raise PayloadTooLarge(f"body is larger than {limit} bytes")
